@@ -1,0 +1,178 @@
+"""Prediction over a frame with H2O's test-frame adaptation, one ``map_partitions`` and no download.
+
+Every fitted algorithm keeps a small picklable *scorer* (``estimator._model``) with:
+``columns`` (predictor names in model order), ``types`` (their H2O types), ``domains``
+(name -> training levels for enum predictors), ``kind``, ``response_domain``, ``offset_column``,
+and ``predict_raw(X, offset) -> (n,) or (n, K)`` over the adapted matrix ``X`` (float64; enum
+columns hold training level codes, unseen levels get codes >= K, NA is NaN).
+"""
+from __future__ import annotations
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+
+from daskml_h2o.models.base import H2OValueError, prediction_column_names
+
+__all__ = ["adapt_partition", "check_test_frame", "predict_frame", "score_frame", "prediction_meta"]
+
+
+def check_test_frame(scorer, frame) -> list[str]:
+    """Eager checks before any work: returns the predictor columns missing from ``frame``."""
+    missing = [c for c in scorer.columns if c not in frame._types]
+    for col in scorer.columns:
+        if col in missing:
+            continue
+        test_type, train_type = frame._types[col], scorer.types[col]
+        if train_type in ("int", "real") and test_type == "enum":
+            raise H2OValueError(f"Test/Validation dataset has categorical column '{col}' which is "
+                                "real-valued in the training data")
+        if train_type == "enum" and test_type == "enum":
+            unseen = set(map(str, frame._ddf[col].cat.categories)) - set(scorer.domains[col])
+            if unseen:
+                warnings.warn(f"Test/Validation dataset column '{col}' has levels not trained on: "
+                              f"{sorted(unseen)[:10]}", stacklevel=4)
+    if missing:
+        warnings.warn(f"Test/Validation dataset is missing column(s) {missing}: they are treated as all "
+                      "missing values", stacklevel=4)
+    offset = getattr(scorer, "offset_column", None)
+    if offset is not None and offset not in frame._types:
+        raise H2OValueError(f"Test/Validation dataset is missing the offset column '{offset}'")
+    return missing
+
+
+def _enum_codes(values: pd.Series, domain: list[str]) -> np.ndarray:
+    """Level names -> training codes; unseen levels get K, K+1, ... in order of appearance."""
+    as_str = values.astype(object).where(values.notna(), None)
+    lookup = {level: i for i, level in enumerate(domain)}
+    extra = {}
+    codes = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(as_str.to_numpy()):
+        if v is None:
+            codes[i] = np.nan
+            continue
+        key = v if isinstance(v, str) else _number_label(v)
+        code = lookup.get(key)
+        if code is None:
+            code = extra.setdefault(key, len(domain) + len(extra))
+        codes[i] = code
+    return codes
+
+
+def _number_label(v) -> str:
+    f = float(v)
+    return str(int(f)) if f.is_integer() else repr(f)
+
+
+def adapt_partition(pdf: pd.DataFrame, scorer) -> np.ndarray:
+    """One partition -> the model's float64 design matrix (training column order)."""
+    X = np.full((len(pdf), len(scorer.columns)), np.nan, dtype=np.float64)
+    for j, col in enumerate(scorer.columns):
+        if col not in pdf.columns:
+            continue
+        values = pdf[col]
+        if scorer.types[col] == "enum":
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                domain = scorer.domains[col]
+                cats = [str(c) for c in values.cat.categories]
+                remap = np.array([domain.index(c) if c in domain else -1 for c in cats], dtype=np.int64)
+                codes = values.cat.codes.to_numpy()
+                mapped = np.where(codes >= 0, remap[np.maximum(codes, 0)], -2)
+                if (mapped == -1).any():  # unseen levels: codes >= K, ordered as the test domain
+                    unseen = {c: len(domain) + i for i, c in enumerate(c for c in cats if c not in domain)}
+                    extra = np.array([unseen.get(c, -1) for c in cats], dtype=np.int64)
+                    mapped = np.where(mapped == -1, extra[np.maximum(codes, 0)], mapped)
+                X[:, j] = np.where(mapped == -2, np.nan, mapped)
+            else:
+                X[:, j] = _enum_codes(values, scorer.domains[col])
+        else:
+            X[:, j] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return X
+
+
+def _offset(pdf, scorer):
+    col = getattr(scorer, "offset_column", None)
+    return None if col is None else pdf[col].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def prediction_meta(scorer) -> pd.DataFrame:
+    if scorer.kind == "regression":
+        return pd.DataFrame({"predict": pd.Series([], dtype="float64")})
+    domain = list(scorer.response_domain)
+    meta = {"predict": pd.Series(pd.Categorical([], categories=domain))}
+    for name in prediction_column_names(domain):
+        meta[name] = pd.Series([], dtype="float64")
+    return pd.DataFrame(meta)
+
+
+def _predict_partition(pdf: pd.DataFrame, scorer, threshold: float) -> pd.DataFrame:
+    raw = scorer.predict_raw(adapt_partition(pdf, scorer), _offset(pdf, scorer))
+    if scorer.kind == "regression":
+        return pd.DataFrame({"predict": np.asarray(raw, dtype=np.float64)}, index=pdf.index)
+    domain = list(scorer.response_domain)
+    probs = np.asarray(raw, dtype=np.float64).reshape(len(pdf), len(domain))
+    if len(domain) == 2:
+        labels = (probs[:, 1] >= threshold).astype(np.int64)
+    else:
+        labels = np.argmax(probs, axis=1)
+    out = {"predict": pd.Categorical.from_codes(labels, categories=domain)}
+    for k, name in enumerate(prediction_column_names(domain)):
+        out[name] = probs[:, k]
+    return pd.DataFrame(out, index=pdf.index)
+
+
+def predict_frame(model, frame):
+    """``model.predict(frame)``: a lazy H2OFrame with ``predict`` and the probability columns."""
+    from daskml_h2o.frame import H2OFrame
+    from daskml_h2o.models.validation import _frame_check
+    frame = _frame_check(frame, "test_data")
+    scorer = model._model
+    check_test_frame(scorer, frame)
+    threshold = model._binomial_threshold() if scorer.kind == "binomial" else 0.5
+    meta = prediction_meta(scorer)
+    ddf = frame._ddf.map_partitions(_predict_partition, scorer, threshold, meta=meta)
+    types = {"predict": "real" if scorer.kind == "regression" else "enum"}
+    types.update({c: "real" for c in meta.columns[1:]})
+    return H2OFrame._from_dask(ddf, types)
+
+
+def _actual_partition(pdf: pd.DataFrame, y: str, domain) -> np.ndarray:
+    values = pdf[y]
+    if domain is None:
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    codes = _enum_codes(values, list(domain))
+    codes[codes >= len(domain)] = np.nan  # a level the model never saw cannot be scored
+    return codes
+
+
+def score_frame(model, frame):
+    """Metrics of ``model`` on ``frame`` (which must hold the response), by dask reductions."""
+    from daskml_h2o.models.metrics import compute_metrics
+    from daskml_h2o.models.validation import _frame_check
+    frame = _frame_check(frame, "test_data")
+    scorer = model._model
+    spec = model._spec
+    if spec.y is None:
+        raise H2OValueError("model_performance(test_data=...) of an unsupervised model needs reconstruction "
+                            "metrics; use model.anomaly(frame)")
+    if spec.y not in frame._types:
+        raise H2OValueError(f"test_data lacks the response column {spec.y!r}")
+    check_test_frame(scorer, frame)
+    ddf = frame._ddf
+    raw = ddf.map_partitions(lambda p: pd.DataFrame(
+        np.atleast_2d(np.asarray(scorer.predict_raw(adapt_partition(p, scorer), _offset(p, scorer)),
+                                 dtype=np.float64).reshape(len(p), -1)), index=p.index),
+        meta=pd.DataFrame({k: pd.Series([], dtype="float64") for k in range(max(1, spec.nclasses)
+                                                                            if spec.kind != "regression" else 1)}))
+    preds = raw.to_dask_array()
+    if spec.kind == "regression":
+        preds = preds[:, 0]
+    actual = ddf.map_partitions(lambda p: pd.Series(_actual_partition(p, spec.y, spec.domain), index=p.index),
+                                meta=pd.Series([], dtype="float64")).to_dask_array()
+    weights = None
+    if spec.weights_column is not None and spec.weights_column in frame._types:
+        weights = ddf[spec.weights_column].astype("float64").to_dask_array()
+    return compute_metrics(spec.kind, actual, preds, weights=weights, domain=spec.domain,
+                           **model._metric_options())

@@ -1,0 +1,160 @@
+"""``train()`` argument resolution and the checks that run before any training work.
+
+Names are resolved H2O's way (names or indices; ``x`` omitted = every other column), the
+response decides the problem kind, and one small dask pass over the response (class counts or
+min/max) rejects constant responses before the algorithm starts.
+"""
+from __future__ import annotations
+
+import difflib
+import warnings
+
+import dask
+import numpy as np
+
+from daskml_h2o.models.base import H2OResponseError, H2OValueError, TrainingSpec
+
+__all__ = ["resolve_training", "column_name", "response_summary"]
+
+_NUMERIC = ("int", "real")
+
+
+def _frame_check(frame, what: str):
+    from daskml_h2o.frame import H2OFrame
+    if not isinstance(frame, H2OFrame):
+        raise H2OValueError(f"{what} must be an H2OFrame, got {type(frame).__name__}; "
+                            "wrap pandas or dask data with h2o.H2OFrame(...)")
+    return frame
+
+
+def column_name(frame, col, what: str) -> str:
+    """A column given by name or index -> its name, or an error naming close matches."""
+    names = list(frame._types)
+    if isinstance(col, (int, np.integer)) and not isinstance(col, bool):
+        if not -len(names) <= col < len(names):
+            raise H2OValueError(f"{what}: column index {col} is out of range for a frame of {len(names)} columns")
+        return names[col]
+    if not isinstance(col, str):
+        raise H2OValueError(f"{what}: expected a column name or index, got {col!r}")
+    if col not in frame._types:
+        close = difflib.get_close_matches(col, names, n=3)
+        hint = f"; did you mean {close}?" if close else f"; the frame has {names[:20]}"
+        raise H2OValueError(f"{what}: column {col!r} is not in the frame{hint}")
+    return col
+
+
+def response_summary(frame, y: str) -> dict:
+    """One pass over the response: non-NA count, and class counts (enum) or min/max (numeric)."""
+    series = frame._ddf[y]
+    if frame._types[y] == "enum":
+        codes = series.cat.codes
+        counts = codes[codes >= 0].value_counts()
+        (counts,) = dask.compute(counts)
+        domain = list(frame._ddf[y].cat.categories)
+        class_counts = np.zeros(len(domain), dtype=np.int64)
+        for code, count in counts.items():
+            class_counts[int(code)] = int(count)
+        return {"n": int(class_counts.sum()), "class_counts": class_counts}
+    n, lo, hi = dask.compute(series.count(), series.min(), series.max())
+    return {"n": int(n), "min": float(lo), "max": float(hi)}
+
+
+def resolve_training(est, x=None, y=None, training_frame=None, offset_column=None, fold_column=None,
+                     weights_column=None, validation_frame=None, max_runtime_secs=None, ignored_columns=None,
+                     verbose=False) -> TrainingSpec:
+    parms = est._parms
+    frame = training_frame if training_frame is not None else parms.get("training_frame")
+    if frame is None:
+        raise H2OValueError("train() needs training_frame")
+    frame = _frame_check(frame, "training_frame")
+    if frame.ncol == 0 or frame.nrow == 0:
+        raise H2OValueError(f"training_frame {frame.frame_id!r} is empty ({frame.nrow} rows, {frame.ncol} columns)")
+    valid = validation_frame if validation_frame is not None else parms.get("validation_frame")
+    if valid is not None:
+        valid = _frame_check(valid, "validation_frame")
+    unsupervised = getattr(est, "_unsupervised", False)
+    y = y if y is not None else parms.get("response_column")
+    if unsupervised and y is not None:
+        raise H2OValueError(f"{type(est).__name__} is unsupervised: do not pass a response column (y={y!r})")
+    if not unsupervised and y is None:
+        raise H2OValueError("train() needs the response column y")
+    y = column_name(frame, y, "y") if y is not None else None
+
+    specials = {}
+    for label, given, param in (("weights_column", weights_column, "weights_column"),
+                                ("offset_column", offset_column, "offset_column"),
+                                ("fold_column", fold_column, "fold_column")):
+        value = given if given is not None else parms.get(param)
+        specials[label] = column_name(frame, value, label) if value is not None else None
+        if specials[label] is not None and specials[label] == y:
+            raise H2OValueError(f"{label} {specials[label]!r} cannot also be the response column")
+    for label in ("weights_column", "offset_column"):
+        col = specials[label]
+        if col is not None and frame._types[col] not in _NUMERIC:
+            raise H2OValueError(f"{label} {col!r} must be numeric, it is {frame._types[col]}")
+
+    ignored = ignored_columns if ignored_columns is not None else parms.get("ignored_columns")
+    ignored = [column_name(frame, c, "ignored_columns") for c in (ignored or [])]
+    excluded = {y, *specials.values()} - {None}
+    if x is None:
+        x = [c for c in frame._types if c not in excluded and c not in ignored]
+    else:
+        if isinstance(x, (str, int, np.integer)):
+            x = [x]
+        x = [column_name(frame, c, "x") for c in x]
+        if y is not None and y in x:
+            raise H2OValueError(f"the response column {y!r} is also listed in x; remove it from x")
+        clash = [c for c in x if c in specials.values()]
+        if clash:
+            raise H2OValueError(f"columns {clash} are special columns (weights/offset/fold) and cannot be in x")
+        if len(set(x)) != len(x):
+            raise H2OValueError(f"x lists a column twice: {x}")
+    if not x:
+        raise H2OValueError("no predictor columns are left: give x or fewer ignored_columns")
+
+    kind, domain = "unsupervised", None
+    if y is not None:
+        kind, domain = _response_kind(frame, y)
+        if max_runtime_secs is None:
+            max_runtime_secs = parms.get("max_runtime_secs", 0.0)
+    if valid is not None:
+        needed = [c for c in ([y] if y else []) + [specials["weights_column"], specials["offset_column"]] if c]
+        missing = [c for c in needed if c not in valid._types]
+        if missing:
+            raise H2OValueError(f"validation_frame lacks column(s) {missing} that training needs")
+        if y is not None and (frame._types[y] == "enum") != (valid._types[y] == "enum"):
+            raise H2OValueError(f"response {y!r} is {frame._types[y]} in training_frame but "
+                                f"{valid._types[y]} in validation_frame; convert both the same way")
+    return TrainingSpec(frame=frame, x=list(x), y=y, kind=kind, domain=domain,
+                        weights_column=specials["weights_column"], offset_column=specials["offset_column"],
+                        fold_column=specials["fold_column"], validation_frame=valid,
+                        max_runtime_secs=float(max_runtime_secs or 0.0), verbose=bool(verbose),
+                        types=dict(frame._types))
+
+
+def _response_kind(frame, y: str):
+    ytype = frame._types[y]
+    if ytype == "enum":
+        summary = response_summary(frame, y)
+        domain = [str(level) for level in frame._ddf[y].cat.categories]
+        if summary["n"] == 0:
+            raise H2OValueError(f"response {y!r} has no non-missing values")
+        if np.count_nonzero(summary["class_counts"]) < 2:
+            raise H2OValueError(f"Response cannot be constant: {y!r} has a single class "
+                                f"{domain[int(np.argmax(summary['class_counts']))]!r}")
+        return ("binomial" if len(domain) == 2 else "multinomial"), domain
+    if ytype in _NUMERIC:
+        summary = response_summary(frame, y)
+        if summary["n"] == 0:
+            raise H2OValueError(f"response {y!r} has no non-missing values")
+        if summary["min"] == summary["max"]:
+            raise H2OValueError(f"Response cannot be constant: {y!r} is always {summary['min']}")
+        if not np.isfinite(summary["min"]) or not np.isfinite(summary["max"]):
+            raise H2OValueError(f"response {y!r} contains infinite values; remove or replace them")
+        if ytype == "int" and summary["min"] == 0 and summary["max"] == 1:
+            warnings.warn(f"response {y!r} is numeric 0/1: training a regression model; "
+                          f"use training_frame[{y!r}] = training_frame[{y!r}].asfactor() for classification",
+                          stacklevel=4)
+        return "regression", None
+    raise H2OValueError(f"response {y!r} is a {ytype} column; use a numeric column for regression or "
+                        "convert it with asfactor() for classification")
