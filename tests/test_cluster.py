@@ -1,0 +1,121 @@
+"""The cluster session: init/connect/shutdown/cluster on Dask, H2O's arguments mapped or refused."""
+import warnings
+
+import distributed
+import pytest
+
+import daskml_h2o as h2o
+from daskml_h2o.cluster import H2OConnectionError, parse_mem_size
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    h2o.shutdown()
+    yield
+    h2o.shutdown()
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("8G", 8 * 2**30), ("512m", 512 * 2**20), ("1T", 2**40), (4, 4 * 2**30), ("2g", 2 * 2**30),
+    (3 * 2**30, 3 * 2**30), ("1.5G", int(1.5 * 2**30)),
+])
+def test_parse_mem_size(value, expected):
+    assert parse_mem_size(value) == expected
+
+
+@pytest.mark.parametrize("bad", ["lots", "-1G", 0, True])
+def test_parse_mem_size_rejects(bad):
+    with pytest.raises(ValueError, match="max_mem_size"):
+        parse_mem_size(bad)
+
+
+def test_init_starts_embedded_cluster_and_is_idempotent(capsys):
+    assert h2o.cluster() is None
+    h2o.init(nthreads=2, max_mem_size="2G", processes=False)
+    out = capsys.readouterr().out
+    assert "Dashboard:" in out and "embedded LocalCluster" in out
+    client = distributed.default_client()
+    info = client.scheduler_info()["workers"]
+    assert sum(w["nthreads"] for w in info.values()) == 2
+    assert sum(w["memory_limit"] for w in info.values()) == 2 * 2**30
+    h2o.init(verbose=False)  # a second call keeps the same client
+    assert distributed.default_client() is client
+    status = h2o.cluster()
+    status.show_status()
+    assert "Total threads:" in capsys.readouterr().out
+    assert status.cloud_size == 1
+    status.shutdown()
+    assert h2o.cluster() is None
+    assert client.status in ("closed", "closing")
+
+
+def test_init_processes_layout():
+    h2o.init(nthreads=2, processes=True, verbose=False)
+    workers = distributed.default_client().scheduler_info()["workers"]
+    assert len(workers) == 2 and all(w["nthreads"] == 1 for w in workers.values())
+
+
+def test_init_adopts_existing_client_and_shutdown_leaves_it_open():
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+        h2o.init(verbose=False)
+        assert h2o.cluster().client is client
+        h2o.shutdown()
+        assert client.status == "running"
+
+
+def test_init_connects_to_scheduler_address():
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster:
+        h2o.init(url=cluster.scheduler_address, verbose=False)
+        assert h2o.cluster().client.scheduler.address == cluster.scheduler_address
+        assert h2o.cluster().client.submit(lambda v: v + 1, 1).result() == 2
+        h2o.shutdown()
+        assert cluster.status.name == "running"
+
+
+def test_connect_to_nothing_is_a_clear_error():
+    with pytest.raises(H2OConnectionError, match="could not connect to a Dask scheduler at tcp://127.0.0.1:1"):
+        h2o.init(ip="127.0.0.1", port=1, timeout=2, verbose=False)
+
+
+def test_connect_without_cluster_does_not_start_one():
+    with pytest.raises(H2OConnectionError, match="found no running cluster"):
+        h2o.connect(verbose=False)
+
+
+def test_h2o_rest_url_is_explained():
+    with pytest.raises(ValueError, match="not an H2O REST endpoint"):
+        h2o.init(url="http://localhost:54321")
+
+
+def test_unsupported_and_unknown_arguments():
+    with pytest.raises(ValueError, match="not supported yet"):
+        h2o.init(username="u", password="p")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        h2o.init(not_an_argument=1)
+    with pytest.raises(ValueError, match="nthreads"):
+        h2o.init(nthreads=-5)
+
+
+def test_jvm_only_arguments_warn_and_run():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        h2o.init(nthreads=1, jvm_custom_args=["-Xss4m"], processes=False, verbose=False)
+    assert any("no effect on a Dask cluster" in str(w.message) for w in caught)
+    assert h2o.cluster().is_running()
+
+
+def test_progress_bar_switch(capsys):
+    from daskml_h2o.progress import ProgressBar
+    h2o.show_progress()
+    with ProgressBar("GBM") as bar:
+        bar.update(0.5)
+    out = capsys.readouterr().out
+    assert out.startswith("GBM progress: |") and out.rstrip().endswith("(done) 100%")
+    assert out.count("█") == 60
+    h2o.no_progress()
+    with ProgressBar("GBM") as bar:
+        bar.update(0.5)
+    assert capsys.readouterr().out == ""
+    h2o.show_progress()
