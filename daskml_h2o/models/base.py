@@ -51,6 +51,7 @@ class TrainingSpec:
     max_runtime_secs: float = 0.0
     verbose: bool = False
     types: dict = field(default_factory=dict)
+    response_summary: dict = field(default_factory=dict)  # n, class_counts | min, max
 
     @property
     def nclasses(self) -> int:
@@ -190,6 +191,10 @@ class H2OEstimator:
     def fit(self, X, y=None, **kwargs):
         raise TypeError("H2O estimators train with .train(x, y, training_frame); "
                         "use daskml_h2o.sklearn for a fit(X, y) interface")
+
+    def _metric_options(self) -> dict:
+        """Distribution settings the metrics need (mean residual deviance)."""
+        return {}
 
     def _validate_params(self, spec: TrainingSpec) -> None:
         """Algorithm-specific checks before any work; raise H2OResponseError naming the field."""

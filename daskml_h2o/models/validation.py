@@ -112,9 +112,9 @@ def resolve_training(est, x=None, y=None, training_frame=None, offset_column=Non
     if not x:
         raise H2OValueError("no predictor columns are left: give x or fewer ignored_columns")
 
-    kind, domain = "unsupervised", None
+    kind, domain, summary = "unsupervised", None, {}
     if y is not None:
-        kind, domain = _response_kind(frame, y)
+        kind, domain, summary = _response_kind(frame, y)
         if max_runtime_secs is None:
             max_runtime_secs = parms.get("max_runtime_secs", 0.0)
     if valid is not None:
@@ -129,7 +129,7 @@ def resolve_training(est, x=None, y=None, training_frame=None, offset_column=Non
                         weights_column=specials["weights_column"], offset_column=specials["offset_column"],
                         fold_column=specials["fold_column"], validation_frame=valid,
                         max_runtime_secs=float(max_runtime_secs or 0.0), verbose=bool(verbose),
-                        types=dict(frame._types))
+                        types=dict(frame._types), response_summary=summary)
 
 
 def _response_kind(frame, y: str):
@@ -142,7 +142,7 @@ def _response_kind(frame, y: str):
         if np.count_nonzero(summary["class_counts"]) < 2:
             raise H2OValueError(f"Response cannot be constant: {y!r} has a single class "
                                 f"{domain[int(np.argmax(summary['class_counts']))]!r}")
-        return ("binomial" if len(domain) == 2 else "multinomial"), domain
+        return ("binomial" if len(domain) == 2 else "multinomial"), domain, summary
     if ytype in _NUMERIC:
         summary = response_summary(frame, y)
         if summary["n"] == 0:
@@ -155,6 +155,6 @@ def _response_kind(frame, y: str):
             warnings.warn(f"response {y!r} is numeric 0/1: training a regression model; "
                           f"use training_frame[{y!r}] = training_frame[{y!r}].asfactor() for classification",
                           stacklevel=4)
-        return "regression", None
+        return "regression", None, summary
     raise H2OValueError(f"response {y!r} is a {ytype} column; use a numeric column for regression or "
                         "convert it with asfactor() for classification")
