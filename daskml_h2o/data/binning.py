@@ -1,0 +1,197 @@
+"""Global bin edges and the kernels that turn raw feature values into bin codes.
+
+A numeric feature with edges e (sorted, strictly increasing) gets code
+``searchsorted(e, x, side="right")``, so code >= b exactly when x >= e[b-1]: a split at
+bin b and a split at the float threshold e[b-1] route every value the same way. Missing
+values get the reserved code ``na_bin`` (one past the largest bin count of any feature),
+so histograms have ``na_bin + 1`` slots per feature with the NA bin last.
+
+Categorical features arrive as level codes (float, NaN or -1 = NA). With at most
+``nbins_cats`` levels every level is its own bin (code passed through); with more, the
+codes are grouped into ``nbins_cats`` ordered ranges as H2O does (spec gbm.md §6.7), and
+are then split like a numeric feature.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+
+@dataclass
+class BinSpec:
+    """How every feature is binned; plain numpy, picklable."""
+    edges_flat: np.ndarray     # float64, all features' edges concatenated
+    edges_start: np.ndarray    # int64 (F+1,), feature j's edges are edges_flat[s[j]:s[j+1]]
+    n_bins: np.ndarray         # int32 (F,), non-NA bins of each feature
+    is_cat: np.ndarray         # bool (F,)
+    cat_direct: np.ndarray     # bool (F,), categorical with one bin per level
+    n_levels: np.ndarray       # int32 (F,), training domain size (0 for numeric)
+    na_bin: int                # the reserved NA code, = max(n_bins)
+
+    @property
+    def n_features(self):
+        return len(self.n_bins)
+
+    @property
+    def n_slots(self):
+        """Histogram bins per feature, NA bin included."""
+        return self.na_bin + 1
+
+    @property
+    def dtype(self):
+        return np.uint8 if self.na_bin <= np.iinfo(np.uint8).max else np.uint16
+
+    def edges(self, j):
+        return self.edges_flat[self.edges_start[j]:self.edges_start[j + 1]]
+
+
+def _midpoints(u):
+    # a midpoint that rounds onto the lower value would put that value in the upper bin
+    mid = u[:-1] + (u[1:] - u[:-1]) / 2.0
+    return np.where(mid > u[:-1], mid, u[1:])
+
+
+def quantile_edges(values, max_bins, weights=None):
+    """Edges from a sample: one bin per distinct value when there are <= max_bins of them
+    (edges at midpoints), else (weighted) quantiles at i/max_bins, de-duplicated."""
+    if max_bins < 2:
+        raise ValueError(f"max_bins must be >= 2, got {max_bins}")
+    values = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(values)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)[keep]
+    values = values[keep]
+    if values.size == 0:
+        return np.empty(0)
+    u = np.unique(values)
+    if u.size <= max_bins:
+        return _midpoints(u)
+    probs = np.arange(1, max_bins) / max_bins
+    if w is None:
+        q = np.quantile(values, probs)
+    else:
+        order = np.argsort(values, kind="mergesort")
+        cw = np.cumsum(w[order])
+        q = values[order][np.searchsorted(cw, probs * cw[-1], side="left").clip(0, len(cw) - 1)]
+    # an edge equal to a sample value puts that value in the upper bin, as searchsorted does
+    q = np.unique(q)
+    return q[(q > u[0]) & (q <= u[-1])]
+
+
+def uniform_edges(vmin, vmax, max_bins, is_int=False):
+    """Equal-width edges on [vmin, vmax]; an integer column spanning <= max_bins values
+    gets one bin per integer (edges at k + 0.5), as H2O's step-1 histograms."""
+    if max_bins < 2:
+        raise ValueError(f"max_bins must be >= 2, got {max_bins}")
+    if not (np.isfinite(vmin) and np.isfinite(vmax)) or vmax <= vmin:
+        return np.empty(0)
+    if is_int and vmax - vmin + 1 <= max_bins:
+        return np.arange(vmin, vmax) + 0.5
+    return vmin + (vmax - vmin) * np.arange(1, max_bins) / max_bins
+
+
+def categorical_edges(n_levels, nbins_cats):
+    """None when every level gets its own bin, else code edges of nbins_cats groups."""
+    if n_levels <= nbins_cats:
+        return None
+    groups = np.floor(np.arange(n_levels) * (nbins_cats / n_levels)).astype(np.int64)
+    starts = np.flatnonzero(np.diff(groups)) + 1
+    return starts - 0.5
+
+
+def make_bin_spec(edges_list, is_cat=None, n_levels=None, nbins_cats=1024):
+    """Build a BinSpec; for categorical features the entry of edges_list is ignored."""
+    nf = len(edges_list)
+    is_cat = np.zeros(nf, bool) if is_cat is None else np.asarray(is_cat, bool)
+    n_levels = np.zeros(nf, np.int32) if n_levels is None else np.asarray(n_levels, np.int32)
+    edges, n_bins, direct = [], np.zeros(nf, np.int32), np.zeros(nf, bool)
+    for j in range(nf):
+        e = np.asarray(edges_list[j], dtype=np.float64) if not is_cat[j] else \
+            categorical_edges(int(n_levels[j]), nbins_cats)
+        if is_cat[j] and e is None:
+            direct[j] = True
+            e = np.empty(0)
+            n_bins[j] = max(int(n_levels[j]), 1)
+        else:
+            if np.any(np.diff(e) <= 0):
+                raise ValueError(f"bin edges of feature {j} must be strictly increasing")
+            n_bins[j] = len(e) + 1
+        edges.append(e)
+    start = np.zeros(nf + 1, np.int64)
+    start[1:] = np.cumsum([len(e) for e in edges])
+    flat = np.concatenate(edges) if nf else np.empty(0)
+    na_bin = int(n_bins.max()) if nf else 1
+    if na_bin > np.iinfo(np.uint16).max - 1:
+        raise ValueError(f"at most 65534 bins per feature are supported, got {na_bin}")
+    return BinSpec(flat, start, n_bins, is_cat, direct, n_levels, na_bin)
+
+
+@njit(nogil=True, cache=True)
+def _bin_edges_column(x, edges, na_bin, out):
+    for i in range(x.shape[0]):
+        v = x[i]
+        if np.isnan(v):
+            out[i] = na_bin
+        else:
+            out[i] = np.searchsorted(edges, v, side="right")
+
+
+@njit(nogil=True, cache=True)
+def _bin_direct_column(x, n_levels, na_bin, out):
+    for i in range(x.shape[0]):
+        v = x[i]
+        if np.isnan(v) or v < 0 or v >= n_levels:
+            out[i] = na_bin
+        else:
+            out[i] = np.int64(v)
+
+
+def bin_numeric(x, edges, na_bin, dtype=np.uint16):
+    """Codes of one float column: searchsorted-right into edges, NaN -> na_bin."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty(x.shape[0], dtype=dtype)
+    _bin_edges_column(x, np.asarray(edges, dtype=np.float64), na_bin, out)
+    return out
+
+
+def bin_matrix(X, spec):
+    """Bin a float matrix (categoricals as level codes) into Fortran-ordered codes."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != spec.n_features:
+        raise ValueError(f"X must have shape (n, {spec.n_features}), got {X.shape}")
+    out = np.empty(X.shape, dtype=spec.dtype, order="F")
+    for j in range(spec.n_features):
+        col = np.ascontiguousarray(X[:, j])
+        if spec.is_cat[j]:
+            # -1 is the frame's NA code for categoricals
+            col = np.where(col < 0, np.nan, col)
+        if spec.cat_direct[j]:
+            _bin_direct_column(col, int(spec.n_levels[j]), spec.na_bin, out[:, j])
+        else:
+            _bin_edges_column(col, spec.edges(j), spec.na_bin, out[:, j])
+    return out
+
+
+def spec_from_data(X, max_bins=255, strategy="quantile", is_cat=None, n_levels=None,
+                   is_int=None, nbins_cats=1024):
+    """Convenience for in-memory data: edges per feature from the whole column."""
+    X = np.asarray(X, dtype=np.float64)
+    nf = X.shape[1]
+    is_cat = np.zeros(nf, bool) if is_cat is None else np.asarray(is_cat, bool)
+    is_int = np.zeros(nf, bool) if is_int is None else np.asarray(is_int, bool)
+    if strategy not in ("quantile", "uniform"):
+        raise ValueError(f"strategy must be 'quantile' or 'uniform', got {strategy!r}")
+    edges = []
+    for j in range(nf):
+        col = X[:, j]
+        if is_cat[j]:
+            edges.append(np.empty(0))
+        elif strategy == "quantile":
+            edges.append(quantile_edges(col, max_bins))
+        else:
+            fin = col[np.isfinite(col)]
+            lo, hi = (fin.min(), fin.max()) if fin.size else (np.nan, np.nan)
+            edges.append(uniform_edges(lo, hi, max_bins, bool(is_int[j])))
+    if n_levels is None:
+        n_levels = np.where(is_cat, np.nan_to_num(np.nanmax(np.where(X < 0, np.nan, X), axis=0),
+                                                  nan=-1) + 1, 0).astype(np.int32)
+    return make_bin_spec(edges, is_cat, n_levels, nbins_cats)

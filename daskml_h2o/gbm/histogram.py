@@ -1,0 +1,203 @@
+"""Per-chunk histogram kernels for one tree level.
+
+One call per chunk and level (``level_step``) moves the chunk's rows through the
+splits decided at the previous level and accumulates, in float64, for every open node
+(a "slot"), feature and bin (NA bin last): Σw, Σw·z, Σw·z² of the residual z. The same
+pass sums, for every node the rows just arrived at, what leaf values need:
+Σw, Σw·num, Σw·den, Σw·z and min/max of the score f (NODE_SUMS columns).
+
+Histograms of chunks are added in a fixed chunk order (``sum_histograms``); node sums
+combine with ``combine_node_sums``. ``adaptive_level_step`` is H2O's UniformAdaptive
+variant on raw values: each slot's numeric histogram spans that node's own range.
+Rows with weight 0 (out-of-bag, NA response) are routed but never counted.
+"""
+import numpy as np
+from numba import njit
+
+from .tree import route_binned_step, route_raw_step
+
+HIST_W, HIST_WY, HIST_WYY = 0, 1, 2
+SUM_W, SUM_NUM, SUM_DEN, SUM_WZ, SUM_FMIN, SUM_FMAX = 0, 1, 2, 3, 4, 5
+N_NODE_SUMS = 6
+
+
+@njit(nogil=True, cache=True)
+def _active_rows(node_ids, slot_of_node, w):
+    n = node_ids.shape[0]
+    rows = np.empty(n, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        nd = node_ids[i]
+        if nd >= 0 and w[i] != 0.0 and slot_of_node[nd] >= 0:
+            rows[m] = i
+            m += 1
+    return rows[:m]
+
+
+@njit(nogil=True, cache=True)
+def build_histograms(Xb, node_ids, slot_of_node, grad, w, n_slots, n_bins_total):
+    """(n_slots, F, n_bins_total, 3) float64 sums of (w, w·z, w·z²) per node/feature/bin."""
+    nf = Xb.shape[1]
+    hist = np.zeros((n_slots, nf, n_bins_total, 3))
+    if n_slots == 0:
+        return hist
+    rows = _active_rows(node_ids, slot_of_node, w)
+    for f in range(nf):
+        # column-outer keeps the reads of a Fortran-ordered chunk sequential
+        for r in rows:
+            s = slot_of_node[node_ids[r]]
+            b = Xb[r, f]
+            wi = w[r]
+            g = np.float64(grad[r])
+            hist[s, f, b, 0] += wi
+            hist[s, f, b, 1] += wi * g
+            hist[s, f, b, 2] += wi * g * g
+    return hist
+
+
+@njit(nogil=True, cache=True)
+def accumulate_node_sums(node_ids, arrived, grad, w, num, den, f, n_nodes):
+    """Leaf statistics of the nodes rows arrived at in this pass (see module doc)."""
+    sums = np.zeros((n_nodes, 6))
+    sums[:, 4] = np.inf
+    sums[:, 5] = -np.inf
+    for i in range(node_ids.shape[0]):
+        nd = node_ids[i]
+        if nd < 0 or not arrived[i] or w[i] == 0.0:
+            continue
+        wi = w[i]
+        sums[nd, 0] += wi
+        sums[nd, 1] += wi * num[i]
+        sums[nd, 2] += wi * den[i]
+        sums[nd, 3] += wi * np.float64(grad[i])
+        sums[nd, 4] = min(sums[nd, 4], f[i])
+        sums[nd, 5] = max(sums[nd, 5], f[i])
+    return sums
+
+
+@njit(nogil=True, cache=True)
+def _level_step(Xb, node_ids, grad, w, num, den, f, feature, kind, bin_, na_left, left, right,
+                bs_start, bs_len, bitsets, na_bin, slot_of_node, n_slots, n_nodes, first):
+    ids = node_ids.copy()
+    arrived = np.zeros(ids.shape[0], dtype=np.bool_)
+    if first:
+        arrived[:] = True
+    else:
+        route_binned_step(Xb, ids, arrived, feature, kind, bin_, na_left, left, right,
+                          bs_start, bs_len, bitsets, na_bin)
+    hist = build_histograms(Xb, ids, slot_of_node, grad, w, n_slots, na_bin + 1)
+    sums = accumulate_node_sums(ids, arrived, grad, w, num, den, f, n_nodes)
+    return ids, hist, sums
+
+
+def level_step(Xb, node_ids, grad, w, num, den, f, plan, na_bin):
+    """Fused per-chunk pass: route rows by the previous level, then histogram the open
+    nodes. ``plan`` is a grower.LevelPlan. Returns (node_ids, hist, node_sums)."""
+    fe, k, b, t, nl, le, ri, bs, bl, lv, bits = plan.route
+    return _level_step(Xb, node_ids, grad, w, num, den, f, fe, k, b, nl, le, ri, bs, bl, bits,
+                       na_bin, plan.slot_of_node, plan.n_slots, plan.n_nodes, plan.first)
+
+
+@njit(nogil=True, cache=True)
+def build_histograms_adaptive(X, node_ids, slot_of_node, grad, w, lo, step, nbins,
+                              n_bins_total):
+    """UniformAdaptive histograms on raw values.
+
+    Slot s, feature f has nbins[s, f] uniform bins starting at lo[s, f], bin width
+    1/step[s, f]: bin = floor((x − lo)·step) clamped to [0, nbins − 1] (±inf to the end
+    bins); NaN goes to the last slot (n_bins_total − 1). nbins == 0 = no histogram.
+    Also returns the observed (min, max) of non-NA values per slot and feature.
+    """
+    nf = X.shape[1]
+    hist = np.zeros((n_slots_of(slot_of_node), nf, n_bins_total, 3))
+    minmax = np.empty((hist.shape[0], nf, 2))
+    minmax[:, :, 0] = np.inf
+    minmax[:, :, 1] = -np.inf
+    rows = _active_rows(node_ids, slot_of_node, w)
+    na = n_bins_total - 1
+    for f in range(nf):
+        for r in rows:
+            s = slot_of_node[node_ids[r]]
+            nb = nbins[s, f]
+            if nb == 0:
+                continue
+            x = X[r, f]
+            if np.isnan(x):
+                b = na
+            else:
+                minmax[s, f, 0] = min(minmax[s, f, 0], x)
+                minmax[s, f, 1] = max(minmax[s, f, 1], x)
+                pos = (x - lo[s, f]) * step[s, f]
+                if pos <= 0.0:
+                    b = 0
+                elif pos >= nb - 1:
+                    b = nb - 1
+                else:
+                    b = np.int64(pos)
+            wi = w[r]
+            g = np.float64(grad[r])
+            hist[s, f, b, 0] += wi
+            hist[s, f, b, 1] += wi * g
+            hist[s, f, b, 2] += wi * g * g
+    return hist, minmax
+
+
+@njit(nogil=True, cache=True)
+def n_slots_of(slot_of_node):
+    m = -1
+    for s in slot_of_node:
+        m = max(m, s)
+    return m + 1
+
+
+@njit(nogil=True, cache=True)
+def _adaptive_level_step(X, node_ids, grad, w, num, den, f, feature, kind, threshold, na_left,
+                         left, right, n_levels, bs_start, bs_len, bitsets, slot_of_node, lo,
+                         step, nbins, n_bins_total, n_nodes, first):
+    ids = node_ids.copy()
+    arrived = np.zeros(ids.shape[0], dtype=np.bool_)
+    if first:
+        arrived[:] = True
+    else:
+        route_raw_step(X, ids, arrived, feature, kind, threshold, na_left, left, right,
+                       n_levels, bs_start, bs_len, bitsets)
+    hist, minmax = build_histograms_adaptive(X, ids, slot_of_node, grad, w, lo, step, nbins,
+                                             n_bins_total)
+    sums = accumulate_node_sums(ids, arrived, grad, w, num, den, f, n_nodes)
+    return ids, hist, minmax, sums
+
+
+def adaptive_level_step(X, node_ids, grad, w, num, den, f, plan, lo, step, nbins, n_bins_total):
+    """UniformAdaptive per-chunk pass on raw X. Returns (node_ids, hist, minmax, node_sums)."""
+    fe, k, b, t, nl, le, ri, bs, bl, lv, bits = plan.route
+    return _adaptive_level_step(X, node_ids, grad, w, num, den, f, fe, k, t, nl, le, ri, lv, bs,
+                                bl, bits, plan.slot_of_node, lo, step, nbins, n_bins_total,
+                                plan.n_nodes, plan.first)
+
+
+def sum_histograms(hists):
+    """Add chunk histograms in the given (fixed) order, float64."""
+    it = iter(hists)
+    total = np.array(next(it), dtype=np.float64, copy=True)
+    for h in it:
+        total += h
+    return total
+
+
+def combine_node_sums(a, b):
+    """Merge two node-sum tables (sums add, min/max combine); b may have more nodes."""
+    if a.shape[0] < b.shape[0]:
+        a, b = b, a
+    out = a.copy()
+    m = b.shape[0]
+    out[:m, :4] += b[:, :4]
+    out[:m, 4] = np.minimum(out[:m, 4], b[:, 4])
+    out[:m, 5] = np.maximum(out[:m, 5], b[:, 5])
+    return out
+
+
+def combine_minmax(a, b):
+    out = a.copy()
+    out[..., 0] = np.minimum(a[..., 0], b[..., 0])
+    out[..., 1] = np.maximum(a[..., 1], b[..., 1])
+    return out
