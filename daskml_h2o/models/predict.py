@@ -66,6 +66,24 @@ def _number_label(v) -> str:
     return str(int(f)) if f.is_integer() else repr(f)
 
 
+def _categorical_codes(values: pd.Series, domain: list[str]) -> np.ndarray:
+    """Codes of a pandas categorical in the training domain; unseen levels get K, K+1, ...
+    in the order of the test domain."""
+    cats = [str(c) for c in values.cat.categories]
+    codes = values.cat.codes.to_numpy()
+    if cats == list(domain):
+        return np.where(codes >= 0, codes, np.nan).astype(np.float64)
+    lookup = {level: i for i, level in enumerate(domain)}
+    remap = np.empty(len(cats), dtype=np.float64)
+    extra = len(domain)
+    for i, c in enumerate(cats):
+        code = lookup.get(c)
+        if code is None:
+            code, extra = extra, extra + 1
+        remap[i] = code
+    return np.where(codes >= 0, remap[np.maximum(codes, 0)] if len(cats) else np.nan, np.nan)
+
+
 def adapt_partition(pdf: pd.DataFrame, scorer) -> np.ndarray:
     """One partition -> the model's float64 design matrix (training column order)."""
     X = np.full((len(pdf), len(scorer.columns)), np.nan, dtype=np.float64)
@@ -75,16 +93,7 @@ def adapt_partition(pdf: pd.DataFrame, scorer) -> np.ndarray:
         values = pdf[col]
         if scorer.types[col] == "enum":
             if isinstance(values.dtype, pd.CategoricalDtype):
-                domain = scorer.domains[col]
-                cats = [str(c) for c in values.cat.categories]
-                remap = np.array([domain.index(c) if c in domain else -1 for c in cats], dtype=np.int64)
-                codes = values.cat.codes.to_numpy()
-                mapped = np.where(codes >= 0, remap[np.maximum(codes, 0)], -2)
-                if (mapped == -1).any():  # unseen levels: codes >= K, ordered as the test domain
-                    unseen = {c: len(domain) + i for i, c in enumerate(c for c in cats if c not in domain)}
-                    extra = np.array([unseen.get(c, -1) for c in cats], dtype=np.int64)
-                    mapped = np.where(mapped == -1, extra[np.maximum(codes, 0)], mapped)
-                X[:, j] = np.where(mapped == -2, np.nan, mapped)
+                X[:, j] = _categorical_codes(values, scorer.domains[col])
             else:
                 X[:, j] = _enum_codes(values, scorer.domains[col])
         else:

@@ -1,0 +1,141 @@
+"""Training frames -> per-partition numpy chunks, persisted once per fit, and the one-pass
+column statistics every algorithm needs from them.
+
+A chunk is a dict on a worker: ``X`` (float64, Fortran order, enum predictors as training
+level codes with NaN for NA and codes >= K for levels the model never saw), ``y`` (float64:
+class index or value, NaN = NA), ``w`` (float64; 0 for rows with NA response or NA weight),
+``offset`` (float64 or None) and ``n``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from daskml_h2o import parallel
+from daskml_h2o.models.predict import adapt_partition
+
+__all__ = ["ColumnLayout", "layout_of", "persist_training_chunks", "column_stats", "sample_rows", "row_starts"]
+
+
+@dataclass
+class ColumnLayout:
+    """Which columns a model reads and how: names in model order, H2O types, enum domains."""
+
+    columns: list
+    types: dict
+    domains: dict = field(default_factory=dict)
+    y: str | None = None
+    response_domain: list | None = None
+    weights_column: str | None = None
+    offset_column: str | None = None
+
+    def subset(self, keep: list) -> "ColumnLayout":
+        return ColumnLayout([c for c in self.columns if c in keep], {c: self.types[c] for c in keep},
+                            {c: d for c, d in self.domains.items() if c in keep}, self.y, self.response_domain,
+                            self.weights_column, self.offset_column)
+
+
+def layout_of(spec) -> ColumnLayout:
+    frame = spec.frame
+    domains = {c: [str(v) for v in frame._ddf[c].cat.categories] for c in spec.x if frame._types[c] == "enum"}
+    return ColumnLayout(list(spec.x), {c: frame._types[c] for c in spec.x}, domains, spec.y, spec.domain,
+                        spec.weights_column, spec.offset_column)
+
+
+def _response(pdf: pd.DataFrame, layout: ColumnLayout) -> np.ndarray:
+    if layout.y is None or layout.y not in pdf.columns:
+        return np.full(len(pdf), np.nan)
+    values = pdf[layout.y]
+    if layout.response_domain is None:
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cats = [str(c) for c in values.cat.categories]
+        lookup = np.array([layout.response_domain.index(c) if c in layout.response_domain else -1 for c in cats],
+                          dtype=np.float64)
+        codes = values.cat.codes.to_numpy()
+        y = np.where(codes >= 0, lookup[np.maximum(codes, 0)], np.nan)
+        return np.where(y < 0, np.nan, y)
+    index = {c: i for i, c in enumerate(layout.response_domain)}
+    return np.array([index.get(str(v), np.nan) if pd.notna(v) else np.nan for v in values], dtype=np.float64)
+
+
+def partition_to_chunk(pdf: pd.DataFrame, layout: ColumnLayout) -> dict:
+    """One pandas partition -> the chunk dict (see the module docstring)."""
+    X = np.asfortranarray(adapt_partition(pdf, layout))
+    y = _response(pdf, layout)
+    n = len(pdf)
+    if layout.weights_column is not None and layout.weights_column in pdf.columns:
+        w = pd.to_numeric(pdf[layout.weights_column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        if np.any(w[np.isfinite(w)] < 0):
+            raise ValueError(f"weights column {layout.weights_column!r} has negative weights; weights must be >= 0")
+        w = np.where(np.isfinite(w), w, 0.0)
+    else:
+        w = np.ones(n)
+    if layout.y is not None:
+        w = np.where(np.isnan(y), 0.0, w)
+    offset = None
+    if layout.offset_column is not None and layout.offset_column in pdf.columns:
+        offset = pd.to_numeric(pdf[layout.offset_column], errors="coerce").to_numpy(dtype=np.float64,
+                                                                                      na_value=np.nan)
+        offset = np.where(np.isfinite(offset), offset, 0.0)
+    return {"X": X, "y": y, "w": w, "offset": offset, "n": n}
+
+
+def persist_training_chunks(frame, layout: ColumnLayout, name: str = "chunk") -> parallel.ChunkSet:
+    """Read the columns the model needs once and keep them on the workers as chunks."""
+    needed = list(layout.columns)
+    for extra in (layout.y, layout.weights_column, layout.offset_column):
+        if extra is not None and extra in frame._types and extra not in needed:
+            needed.append(extra)
+    return parallel.persist_chunks(frame._ddf[needed], partition_to_chunk, layout, name=name)
+
+
+def row_starts(chunks: parallel.ChunkSet) -> list[int]:
+    """Global index of every chunk's first row."""
+    return [int(s) for s in np.concatenate([[0], np.cumsum(chunks.nrows)[:-1]])]
+
+
+def _chunk_stats(chunk) -> dict:
+    X, w = chunk["X"], chunk["w"]
+    present = ~np.isnan(X)
+    with np.errstate(invalid="ignore"):
+        lo = np.where(present.any(axis=0), np.nanmin(np.where(present, X, np.inf), axis=0), np.inf)
+        hi = np.where(present.any(axis=0), np.nanmax(np.where(present, X, -np.inf), axis=0), -np.inf)
+    whole = np.all(~present | (X == np.floor(X)), axis=0)
+    return {"min": lo, "max": hi, "na": (~present).sum(axis=0).astype(np.int64), "n": int(X.shape[0]),
+            "whole": whole, "wsum": float(w.sum()), "rows_used": int(np.count_nonzero(w))}
+
+
+def _merge_stats(*parts) -> dict:
+    out = dict(parts[0])
+    for p in parts[1:]:
+        out = {"min": np.minimum(out["min"], p["min"]), "max": np.maximum(out["max"], p["max"]),
+               "na": out["na"] + p["na"], "n": out["n"] + p["n"], "whole": out["whole"] & p["whole"],
+               "wsum": out["wsum"] + p["wsum"], "rows_used": out["rows_used"] + p["rows_used"]}
+    return out
+
+
+def column_stats(chunks: parallel.ChunkSet) -> dict:
+    """Per column min, max, NA count and whether all values are whole numbers; total weight."""
+    parts = parallel.map_chunks(_chunk_stats, chunks, name="column-stats")
+    return parallel.gather(parallel.tree_reduce(_merge_stats, parts, name="column-stats-merge"))
+
+
+def _chunk_sample(chunk, row_start, seed, rate):
+    from daskml_h2o.gbm.grower import row_uniform
+    n = chunk["n"]
+    keep = row_uniform(seed, row_start, n) < rate if rate < 1 else np.ones(n, bool)
+    return chunk["X"][keep], chunk["w"][keep]
+
+
+def sample_rows(chunks: parallel.ChunkSet, max_rows: int, seed: int):
+    """A sample of about ``max_rows`` rows chosen per global row index (the same rows for any
+    partitioning), for bin edges."""
+    rate = min(1.0, max_rows / max(1, chunks.total_rows))
+    parts = parallel.map_chunks(_chunk_sample, chunks, row_starts(chunks), args=(seed, rate), name="bin-sample")
+    pieces = parallel.gather(parts)
+    X = np.concatenate([p[0] for p in pieces]) if pieces else np.empty((0, 0))
+    w = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0)
+    return X, w

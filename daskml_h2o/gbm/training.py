@@ -1,0 +1,375 @@
+"""The distributed GBM driver: H2O's boosting loop over chunks persisted on the cluster.
+
+Per tree: one task per chunk prepares the tree's per-row arrays (residuals, in-bag weights,
+Newton terms); per level one task per chunk routes rows and builds histograms
+(``grower.chunk_level_step``); histograms are summed in partition order by a tree reduction;
+the driver decides the splits (``grower.TreeBuilder``); after the last level a task per chunk
+adds the leaf values to the chunk's scores. The model (trees as record arrays) lives on the
+driver; every per-chunk future can be recomputed from the persisted chunks.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from daskml_h2o import parallel
+from daskml_h2o.data import binning
+from daskml_h2o.data.chunks import column_stats, layout_of, persist_training_chunks, row_starts, sample_rows
+from daskml_h2o.gbm import distributions as D
+from daskml_h2o.gbm.grower import (GrowParams, TreeBuilder, chunk_level_step, chunk_residuals,
+                                   chunk_sample_weights, chunk_tree_inputs, chunk_update_scores,
+                                   choose_tree_columns)
+from daskml_h2o.gbm.histogram import SUM_DEN, SUM_FMAX, SUM_FMIN, SUM_NUM, combine_node_sums, sum_histograms
+from daskml_h2o.gbm.scorer import GBMScorer
+from daskml_h2o.gbm.scoring import ScoringSchedule, score_model
+from daskml_h2o.progress import ProgressBar
+
+__all__ = ["train_gbm", "resolve_distribution"]
+
+# Global quantile bins of the AUTO histogram type: 255 bins + the NA bin fit a uint8 code.
+AUTO_MAX_BINS = 255
+BIN_SAMPLE_ROWS = 200_000
+
+
+def resolve_distribution(distribution: str, kind: str) -> str:
+    if distribution != "AUTO":
+        return distribution
+    return {"regression": "gaussian", "binomial": "bernoulli", "multinomial": "multinomial"}[kind]
+
+
+class _Data:
+    """Everything the loop needs about the persisted training data."""
+
+    def __init__(self, chunks, starts, layout, bin_spec, used):
+        self.chunks, self.starts, self.layout, self.bin_spec, self.used = chunks, starts, layout, bin_spec, used
+
+
+def _bin_chunk(chunk, keep, spec):
+    X = chunk["X"][:, keep]
+    return {"Xb": binning.bin_matrix(X, spec), "y": chunk["y"], "w": chunk["w"], "offset": chunk["offset"],
+            "n": chunk["n"]}
+
+
+def _constant_columns(stats) -> np.ndarray:
+    """H2O's ignore_const_cols for trees: all-NA columns and columns with one value and no NA."""
+    all_na = stats["na"] == stats["n"]
+    single = (stats["min"] == stats["max"]) & (stats["na"] == 0)
+    return all_na | single
+
+
+def prepare_data(est, spec, p) -> _Data:
+    layout = layout_of(spec)
+    raw = persist_training_chunks(spec.frame, layout, name="gbm-data")
+    stats = column_stats(raw)
+    if stats["rows_used"] == 0:
+        raise ValueError("no training rows are left: every row has a missing response or zero weight")
+    if stats["wsum"] < 2 * p["min_rows"]:
+        raise ValueError(f"The dataset size is too small to split for min_rows={p['min_rows']}: "
+                         f"the total weight of rows is {stats['wsum']:g}; lower min_rows")
+    constant = _constant_columns(stats) if p["ignore_const_cols"] else np.zeros(len(layout.columns), bool)
+    all_na = stats["na"] == stats["n"]
+    keep_idx = [j for j in range(len(layout.columns)) if not constant[j] and not all_na[j]]
+    if not keep_idx:
+        raise ValueError(f"every predictor is constant or all missing ({layout.columns}); nothing to split on")
+    dropped = [layout.columns[j] for j in range(len(layout.columns)) if j not in keep_idx]
+    if dropped and spec.verbose:
+        print(f"Dropping constant or all-missing columns: {dropped}")
+    used = layout.subset([layout.columns[j] for j in keep_idx])
+    sample_X, sample_w = sample_rows(raw, BIN_SAMPLE_ROWS, seed=p["seed"])
+    bin_spec = _bin_spec(used, keep_idx, stats, sample_X, sample_w, p)
+    chunks = parallel.map_chunks(_bin_chunk, raw, args=(np.asarray(keep_idx), bin_spec), name="gbm-bin")
+    binned = parallel.ChunkSet(chunks, raw.nrows)
+    parallel.wait(chunks)
+    raw.release()
+    return _Data(binned, row_starts(binned), layout, bin_spec, used)
+
+
+def _bin_spec(used, keep_idx, stats, sample_X, sample_w, p):
+    edges, is_cat, n_levels = [], [], []
+    for pos, j in enumerate(keep_idx):
+        col = used.columns[pos]
+        if used.types[col] == "enum":
+            edges.append(np.empty(0))
+            is_cat.append(True)
+            n_levels.append(len(used.domains[col]))
+        else:
+            values = sample_X[:, j]
+            edges.append(binning.quantile_edges(values, AUTO_MAX_BINS, weights=None))
+            is_cat.append(False)
+            n_levels.append(0)
+    return binning.make_bin_spec(edges, np.array(is_cat), np.array(n_levels, dtype=np.int32), p["nbins_cats"])
+
+
+# ------------------------------------------------------------------ per-chunk tasks
+
+def _init_state(chunk, f0, K):
+    F = np.zeros((chunk["n"], K))
+    F[:, 0] = np.float32(f0)
+    return F
+
+
+def _tree_inputs(chunk, F, row_start, dist, nclasses, K, tree_seed, sample_rate, sample_rate_per_class, power,
+                 alpha, delta):
+    offset = chunk["offset"]
+    links = F if offset is None else F + offset[:, None]
+    res = chunk_residuals(dist, chunk["y"], links, None, nclasses, power, alpha, delta)
+    inbag = chunk_sample_weights(chunk["w"], chunk["y"], row_start, tree_seed, sample_rate, sample_rate_per_class)
+    return [chunk_tree_inputs(chunk["Xb"], dist, chunk["y"], res[:, k], links[:, k], inbag, power) for k in range(K)]
+
+
+def _level(inputs, previous, k, plan, na_bin):
+    tc = inputs[k]
+    node_ids = np.zeros(tc.Xb.shape[0], dtype=np.int32) if previous is None else previous[0]
+    return chunk_level_step(tc, node_ids, plan, na_bin)
+
+
+def _combine_levels(*results):
+    hist = sum_histograms(r[1] for r in results)
+    sums = results[0][2]
+    for r in results[1:]:
+        sums = combine_node_sums(sums, r[2])
+    return None, hist, sums
+
+
+def _update(F, last, k, node_values):
+    F = F.copy()
+    F[:, k] = chunk_update_scores(F[:, k], last[0], node_values)
+    return F
+
+
+def _leaf_residual_stats(chunk, F, last, k, n_nodes):
+    """Per leaf (w, w·d) for the laplace/quantile/huber leaves' quantile passes."""
+    offset = chunk["offset"]
+    f = F[:, k] if offset is None else F[:, k] + offset
+    return last[0], chunk["y"] - f, chunk["w"]
+
+
+# ------------------------------------------------------------------ the loop
+
+def _effective_params(est, spec) -> dict:
+    p = dict(est._parms)
+    p["distribution"] = resolve_distribution(p["distribution"], spec.kind)
+    p["histogram_type"] = "QuantilesGlobal" if p["histogram_type"] == "AUTO" else p["histogram_type"]
+    if p["histogram_type"] not in ("QuantilesGlobal",):
+        raise ValueError(f"histogram_type={p['histogram_type']!r} is not supported yet; use 'AUTO' "
+                         "(global quantile bins)")
+    if p["categorical_encoding"] not in ("AUTO", "Enum"):
+        raise ValueError(f"categorical_encoding={p['categorical_encoding']!r} is not supported yet; use 'AUTO'")
+    if p["balance_classes"]:
+        raise ValueError("balance_classes=True is not supported yet")
+    if p["seed"] in (None, -1):
+        p["seed"] = int(np.random.default_rng().integers(0, 2**63 - 1))
+    p["stopping_metric"] = p["stopping_metric"]
+    return p
+
+
+def train_gbm(est, spec) -> None:
+    p = _effective_params(est, spec)
+    est._actual = {"distribution": p["distribution"], "histogram_type": "QuantilesGlobal",
+                   "categorical_encoding": "Enum", "seed": p["seed"],
+                   "stopping_metric": p["stopping_metric"] if p["stopping_metric"] != "AUTO" else
+                   ("logloss" if spec.kind != "regression" else "deviance")}
+    dist_name = p["distribution"]
+    _check_response_for(dist_name, spec)
+    dist = D.dist_code(dist_name)
+    data = prepare_data(est, spec, p)
+    nclasses = spec.nclasses
+    K = nclasses if dist == D.MULTINOMIAL and nclasses > 2 else 1
+    f0 = _initial_value(data, dist, nclasses, K, p)
+    states = parallel.map_chunks(_init_state, data.chunks, args=(f0, K), name="gbm-init")
+    scorer = GBMScorer.start(data, spec, dist_name, nclasses, K, f0, p)
+    est._model = scorer
+    valid = _prepare_valid(spec, data, scorer) if spec.validation_frame is not None else None
+    schedule = ScoringSchedule(p, spec, est, scorer, data, valid)
+    builder_params = GrowParams(p["max_depth"], p["min_rows"], p["min_split_improvement"], p["col_sample_rate"],
+                                p["col_sample_rate_per_tree"], p["col_sample_rate_change_per_level"])
+    model_rng = np.random.default_rng(p["seed"])
+    sampled = p["sample_rate"] < 1 or p["sample_rate_per_class"] is not None or p["col_sample_rate"] < 1 \
+        or p["col_sample_rate_per_tree"] < 1
+    started = time.monotonic()
+    budget = spec.max_runtime_secs or p["max_runtime_secs"]
+    with ProgressBar("gbm Model Build") as bar:
+        for t in range(p["ntrees"]):
+            if schedule.maybe_score(t, states) == "stop":
+                break
+            tree_seed = int(model_rng.integers(0, 2**63 - 1))
+            lr = p["learn_rate"] * p["learn_rate_annealing"] ** (t - 1)
+            states, row = _build_iteration(t, data, states, dist, nclasses, K, tree_seed, lr, p, builder_params)
+            scorer.add_trees(row)
+            schedule.on_trees_added(row)
+            bar.update((t + 1) / max(1, p["ntrees"]))
+            if not sampled and all(tr is None or (len(tr.nodes) == 1 and tr.nodes["value"][0] == 0) for tr in row):
+                break
+            if lr * p["learn_rate_annealing"] < 1e-6 and p["learn_rate_annealing"] < 1:
+                warnings.warn("Effective learning rate dropped below 1e-6: stopping", stacklevel=3)
+                break
+            if budget and time.monotonic() - started > budget:
+                break
+        schedule.final_score(states)
+    data.chunks.release()
+    if valid is not None:
+        valid.release()
+
+
+def _check_response_for(dist_name, spec):
+    summary = spec.response_summary
+    if dist_name in ("poisson", "tweedie") and summary.get("min", 0) < 0:
+        raise ValueError(f"response {spec.y!r} has negative values: the {dist_name} distribution needs y >= 0")
+    if dist_name == "gamma" and summary.get("min", 1) <= 0:
+        raise ValueError(f"response {spec.y!r} has values <= 0: the gamma distribution needs y > 0")
+    if dist_name == "quasibinomial" and not (summary.get("min") == 0 and summary.get("max") == 1):
+        raise ValueError(f"quasibinomial needs a numeric 0/1 response; {spec.y!r} ranges over "
+                         f"[{summary.get('min')}, {summary.get('max')}]")
+
+
+def _f0_partial(chunk, power):
+    """Weighted sums every non-quantile f0 formula needs (spec gbm.md §4), one row each."""
+    y, w = chunk["y"], chunk["w"]
+    o = chunk["offset"] if chunk["offset"] is not None else np.zeros_like(y)
+    ok = (w > 0) & ~np.isnan(y)
+    y, w, o = np.where(ok, y, 0.0), np.where(ok, w, 0.0), np.where(ok, o, 0.0)
+    p = 1.0 / (1.0 + np.exp(-o))
+    return np.array([w.sum(), (w * (y - o)).sum(), (w * y).sum(), (w * np.exp(o)).sum(),
+                     (w * y * np.exp(-o)).sum(), (w * (y - p)).sum(), (w * p * (1 - p)).sum(),
+                     (w * y * np.exp(o * (1 - power))).sum(), (w * np.exp(o * (2 - power))).sum(),
+                     float(np.any(o != 0))])
+
+
+def _sum_arrays(*parts):
+    return np.sum(parts, axis=0)
+
+
+def _initial_value(data, dist, nclasses, K, p) -> float:
+    """H2O's f0 (spec gbm.md §4): one reduction; the median/quantile ones from the response."""
+    if K > 1:
+        return 0.0
+    if dist in D.QUANTILE_LEAVES:
+        ys, ws, offs = _gather_response(data)
+        return float(D.init_f(dist, ys, ws, offs, nclasses, p["quantile_alpha"], p["tweedie_power"]))
+    parts = parallel.map_chunks(_f0_partial, data.chunks, args=(p["tweedie_power"],), name="gbm-f0")
+    sw, swd, swy, swe, swye, swyp, swpp, swt1, swt2, any_offset = parallel.gather(
+        parallel.tree_reduce(_sum_arrays, parts, name="gbm-f0-sum"))
+    if dist == D.GAUSSIAN:
+        return float(swd / sw)
+    if dist in (D.BERNOULLI, D.QUASIBINOMIAL):
+        if any_offset:
+            return float(swyp / swpp)
+        mean = swy / sw
+        return float(np.log(mean / (1.0 - mean)))
+    if dist == D.MULTINOMIAL:  # two classes: one tree for class 0
+        mean = swy / sw
+        return float(-0.5 * np.log(mean / (1.0 - mean)))
+    if dist == D.POISSON:
+        return float(D._log(swy / swe))
+    if dist == D.GAMMA:
+        return float(D._log(swye / sw))
+    return float(D._log(swt1 / swt2))  # tweedie
+
+
+def _response_arrays(chunk):
+    o = chunk["offset"] if chunk["offset"] is not None else np.zeros(chunk["n"])
+    return chunk["y"], chunk["w"], o
+
+
+def _gather_response(data):
+    parts = parallel.gather(parallel.map_chunks(_response_arrays, data.chunks, name="gbm-response"))
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]))
+
+
+def _build_iteration(t, data, states, dist, nclasses, K, tree_seed, lr, p, gp):
+    delta = 1.0
+    if dist == D.HUBER:
+        delta = _huber_delta(data, states, p["huber_alpha"])
+    inputs = parallel.map_chunks(
+        _tree_inputs, data.chunks, states, data.starts,
+        args=(dist, nclasses, K, tree_seed, p["sample_rate"], p["sample_rate_per_class"], p["tweedie_power"],
+              p["quantile_alpha"], delta), name=f"gbm-t{t}-inputs")
+    tree_rng = np.random.default_rng(tree_seed)
+    tree_cols = choose_tree_columns(data.bin_spec.n_features, p["col_sample_rate_per_tree"], tree_rng)
+    row = []
+    for k in range(K):
+        if K > 1 and not _class_present(data, k):
+            row.append(None)
+            continue
+        builder, last = _grow(t, k, data, inputs, gp, tree_rng, tree_cols)
+        values = _leaf_values(dist, builder, data, states, last, k, lr, nclasses, p, delta)
+        tree = builder.finish(values)
+        node_values = tree.nodes["value"].astype(np.float64)
+        states = parallel.map_chunks(_update, states, last, args=(k, node_values), name=f"gbm-t{t}-c{k}-update")
+        row.append(tree)
+    return states, row
+
+
+def _class_present(data, k) -> bool:
+    counts = data.class_counts if hasattr(data, "class_counts") else None
+    return True if counts is None else counts[k] > 0
+
+
+def _grow(t, k, data, inputs, gp, rng, tree_cols):
+    builder = TreeBuilder(data.bin_spec, gp, rng, tree_cols)
+    plan = builder.plan(first=True)
+    last = [None] * len(data.chunks)
+    level = 0
+    while plan is not None:
+        results = parallel.map_chunks(_level, inputs, last, args=(k, plan, data.bin_spec.na_bin),
+                                      name=f"gbm-t{t}-c{k}-level{level}")
+        _, hist, sums = parallel.gather(parallel.tree_reduce(_combine_levels, results,
+                                                             name=f"gbm-t{t}-c{k}-level{level}-sum"))
+        plan = builder.decide(hist, sums)
+        last = results
+        level += 1
+    return builder, last
+
+
+def _leaf_values(dist, builder, data, states, last, k, lr, nclasses, p, delta):
+    stats = builder.leaf_stats()
+    if dist in D.QUANTILE_LEAVES:
+        gam = _quantile_leaf_gammas(dist, data, states, last, k, len(stats), p["quantile_alpha"], delta)
+    else:
+        gam = D.newton_gamma(dist, stats[:, SUM_NUM], stats[:, SUM_DEN])
+    m_classes = nclasses if dist == D.MULTINOMIAL else 1
+    values = D.finish_leaf_values(dist, gam, lr, m_classes)
+    finite = np.isfinite(stats[:, SUM_FMIN])
+    values[finite] = D.truncate_log_leaves(dist, values[finite], stats[finite, SUM_FMIN], stats[finite, SUM_FMAX])
+    cap = p["max_abs_leafnode_pred"]
+    return np.clip(values, -cap, cap).astype(np.float32)
+
+
+def _quantile_leaf_gammas(dist, data, states, last, k, n_nodes, alpha, delta):
+    parts = parallel.gather(parallel.map_chunks(_leaf_residual_stats, data.chunks, states, last,
+                                                args=(k, n_nodes), name="gbm-leaf-residuals"))
+    ids = np.concatenate([q[0] for q in parts])
+    d = np.concatenate([q[1] for q in parts])
+    w = np.concatenate([q[2] for q in parts])
+    return D.quantile_leaf_gammas(dist, ids, d, w, n_nodes, alpha, delta)
+
+
+def _abs_residuals(chunk, F):
+    offset = chunk["offset"]
+    f = F[:, 0] if offset is None else F[:, 0] + offset
+    return np.abs(chunk["y"] - f), chunk["w"]
+
+
+def _huber_delta(data, states, huber_alpha) -> float:
+    parts = parallel.gather(parallel.map_chunks(_abs_residuals, data.chunks, states, name="gbm-huber-delta"))
+    r = np.concatenate([q[0] for q in parts])
+    w = np.concatenate([q[1] for q in parts])
+    ok = (w > 0) & np.isfinite(r)
+    return float(D.weighted_quantile(r[ok], w[ok], huber_alpha))
+
+
+def _prepare_valid(spec, data, scorer):
+    from daskml_h2o.data.chunks import persist_training_chunks
+    from daskml_h2o.models.predict import check_test_frame
+    check_test_frame(scorer, spec.validation_frame)
+    layout = data.layout
+    raw = persist_training_chunks(spec.validation_frame, layout, name="gbm-valid")
+    keep = np.array([layout.columns.index(c) for c in data.used.columns])
+    chunks = parallel.map_chunks(_bin_chunk, raw, args=(keep, data.bin_spec), name="gbm-valid-bin")
+    out = parallel.ChunkSet(chunks, raw.nrows)
+    parallel.wait(chunks)
+    raw.release()
+    return out
