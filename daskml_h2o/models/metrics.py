@@ -886,7 +886,7 @@ class MetricsBase:
     def __init__(self, metric_json, algo="", on="training_metrics", description=None):
         if on not in _ON:
             raise ValueError("on must be one of %s, got %r" % (sorted(k for k in _ON if k), on))
-        self._metric_json = metric_json
+        self._metric_json = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in metric_json.items()}
         self._algo = algo
         self._on = _ON[on]
         self._metric_json.setdefault("description", description)
