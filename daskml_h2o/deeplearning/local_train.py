@@ -6,6 +6,7 @@ combines the copies; `gedeon_importance` is H2O's variable importance (§12). Sc
 the §8.7 stability guard first. Numpy + numba only: the dask side lives in training.py.
 """
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,13 +168,15 @@ def _dropout_seed(seed, iteration):
     return int(_seed_sequence(seed, iteration).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-def train_chunk(state, X, y, w, n_samples, seed, iteration, params, offset=None):
+def train_chunk(state, X, y, w, n_samples, seed, iteration, params, offset=None, threads=1):
     """Train a copy of `state` on about `n_samples` rows of this chunk; returns (new_state, n_processed).
 
     X: float32 (n x units[0]) prepared inputs; y: class index / network-space target (None for an
     autoencoder); w: observation weights or None; offset: network-space offsets (see `network_offset`)
     or None. `seed` must differ per chunk (derive it from the model seed and the chunk index). The
     returned state keeps `samples` of the input state; `average_states` adds the counts.
+    threads > 1 runs H2O's Hogwild: that many threads share the copy and update it without locks
+    (the kernel releases the GIL); results then depend on thread timing, so keep 1 for reproducible.
     """
     spec = state.spec
     X = np.ascontiguousarray(X, dtype=np.float32)
@@ -189,10 +192,16 @@ def train_chunk(state, X, y, w, n_samples, seed, iteration, params, offset=None)
     rows = sample_rows(n, n_samples, seed, iteration, w, params.shuffle_training_data)
     icfg, fcfg = params.kernel_config()
     new = state.copy()
-    units, mults, w_off, b_off, drop, act, out = spec.layout()
-    done = K.train_rows(units, mults, w_off, b_off, drop, act, out, spec.input_dropout_ratio,
-                        *new.arrays(), X, y, off, rows, new.samples, _dropout_seed(seed, iteration), icfg, fcfg)
-    return new, int(done)
+    args = spec.layout() + (spec.input_dropout_ratio,) + new.arrays() + (X, y, off)
+    dseed = _dropout_seed(seed, iteration)
+    if threads <= 1 or len(rows) < 2 * threads:
+        return new, int(K.train_rows(*args, rows, new.samples, dseed, icfg, fcfg))
+    parts = np.array_split(rows, threads)
+    with ThreadPoolExecutor(threads) as pool:
+        # each thread gets its own dropout stream; all write the same buffers (Hogwild)
+        done = pool.map(lambda t: K.train_rows(*args, parts[t], new.samples, dseed + 7919 * t, icfg, fcfg),
+                        range(threads))
+        return new, int(sum(done))
 
 
 def average_states(pairs, weighting="samples"):
