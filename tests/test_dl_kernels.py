@@ -430,6 +430,18 @@ def test_momentum_two_steps_by_hand(nesterov):
         Ws = [cur.W(l).astype(np.float64) for l in range(spec.n_layers)]  # continue from the float32 weights
 
 
+def test_momentum_quirk_uses_minus_one_samples():
+    spec, st = make("Tanh", (), n_in=3, out="linear", n_out=1)
+    x, t = f32([0.3, -0.8, 1.1]), 0.5
+    gW, _ = ref_grads(spec, *ref_params(st), x, t, K.GRAD_GAUSSIAN)
+    params = LT.TrainParams(output_gradient=K.GRAD_GAUSSIAN, adaptive_rate=False, rate=0.1, rate_annealing=0.0,
+                            momentum_start=0.2, momentum_stable=0.8, momentum_ramp=10.0, fast_mode=False,
+                            nesterov_accelerated_gradient=False, h2o_momentum_quirk=True)
+    new, _ = run_rows(st, x[None, :], [t], params, start=5)
+    m = 0.2 - (0.8 - 0.2) / 10.0
+    np.testing.assert_allclose(st.W(0) - new.W(0).astype(np.float64), 0.1 * (1 - m) * gW[0], rtol=1e-5)
+
+
 def test_rate_annealing_and_decay():
     spec, st = make("Tanh", (3,), n_in=3, out="linear", n_out=1)
     x, t = f32([0.3, -0.8, 1.1]), 0.5

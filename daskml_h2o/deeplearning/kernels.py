@@ -20,8 +20,8 @@ GRAD_GAUSSIAN, GRAD_LAPLACE, GRAD_QUANTILE, GRAD_HUBER = 2, 3, 4, 5
 GRAD_POISSON, GRAD_GAMMA, GRAD_TWEEDIE = 6, 7, 8
 
 # icfg slots
-I_GRAD, I_ADAPTIVE, I_NESTEROV, I_FAST_MODE, I_SPARSE, I_SHORTCUT, I_HAS_MOMENTUM = range(7)
-N_ICFG = 7
+I_GRAD, I_ADAPTIVE, I_NESTEROV, I_FAST_MODE, I_SPARSE, I_SHORTCUT, I_HAS_MOMENTUM, I_MOMENTUM_QUIRK = range(8)
+N_ICFG = 8
 # fcfg slots
 (F_RHO, F_EPSILON, F_RATE, F_RATE_ANNEALING, F_RATE_DECAY, F_MOMENTUM_START, F_MOMENTUM_RAMP,
  F_MOMENTUM_STABLE, F_L1, F_L2, F_MAX_W2, F_QUANTILE_ALPHA, F_TWEEDIE_POWER, F_HUBER_DELTA,
@@ -80,6 +80,20 @@ def _activate(act, z):
 
 
 @njit(nogil=True, cache=True)
+def _dot(weights, base, stride, a, ai, n, sparse):
+    s = 0.0
+    if sparse:
+        for i in range(n):
+            x = a[ai + i]
+            if x != 0.0:
+                s += weights[base + stride * i] * x
+    else:
+        for i in range(n):
+            s += weights[base + stride * i] * a[ai + i]
+    return s
+
+
+@njit(nogil=True, cache=True)
 def _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biases, a, a_off, win, keep,
                    training, sparse):
     """Fill layer l+1's activations from layer l's (dropped units: 0; Maxout: remember the winner)."""
@@ -93,13 +107,7 @@ def _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biase
             continue
         best = 0.0
         for k in range(m):
-            s = 0.0
-            for i in range(n_in):
-                x = a[ai + i]
-                if sparse and x == 0.0:
-                    continue
-                s += weights[wo + m * (j * n_in + i) + k] * x
-            s += biases[bo + m * j + k]
+            s = _dot(weights, wo + m * j * n_in + k, m, a, ai, n_in, sparse) + biases[bo + m * j + k]
             if k == 0 or s > best:  # ties keep channel 0
                 best = s
                 win[ao + j] = k
@@ -204,6 +212,49 @@ def _update(value, grad, acc1, acc2, mom, idx, adaptive, nesterov, has_mom, rho,
 
 
 @njit(nogil=True, cache=True)
+def _adadelta_row(weights, eg2s, edx2s, e, a, ai, base, stride, n_in, g, propagate, fast, l1, l2, rho, eps):
+    """ADADELTA step of one neuron's incoming weights (spec §8.3); returns the sum of squared gradients."""
+    sum_g2 = 0.0
+    for i in range(n_in):
+        widx = base + stride * i
+        w = np.float64(weights[widx])
+        if propagate:
+            e[ai + i] += g * w
+        x = a[ai + i]
+        if fast and x == 0.0:
+            continue
+        grad = g * x
+        if l1 != 0.0:
+            grad += l1 * _sign(w)
+        if l2 != 0.0:
+            grad += l2 * w
+        g2 = grad * grad
+        eg2 = rho * eg2s[widx] + (1.0 - rho) * g2
+        edx2 = np.float64(edx2s[widx])
+        rate2 = (edx2 + eps) / (eg2 + eps)
+        edx2s[widx] = rho * edx2 + (1.0 - rho) * rate2 * g2
+        eg2s[widx] = eg2
+        weights[widx] = w - np.sqrt(rate2) * grad
+        sum_g2 += g2
+    return sum_g2
+
+
+@njit(nogil=True, cache=True)
+def _manual_row(weights, moms, e, a, ai, base, stride, n_in, g, propagate, fast, l1, l2, nesterov, has_mom, r, m):
+    """Manual-rate step (momentum, Nesterov) of one neuron's incoming weights (spec §8.4)."""
+    for i in range(n_in):
+        widx = base + stride * i
+        w = np.float64(weights[widx])
+        if propagate:
+            e[ai + i] += g * w
+        x = a[ai + i]
+        if fast and x == 0.0:
+            continue
+        grad = g * x + l1 * _sign(w) + l2 * w
+        weights[widx], _ = _update(w, grad, moms, moms, moms, widx, False, nesterov, has_mom, 0.0, 0.0, r, m)
+
+
+@njit(nogil=True, cache=True)
 def _sign(x):
     return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
 
@@ -234,19 +285,14 @@ def _backprop(units, mults, w_off, b_off, act, weights, biases, w_eg2, w_edx2, b
             if shortcut and g == 0.0:
                 continue
             k = win[ao + j]
-            sum_g2 = 0.0
-            for i in range(n_in):
-                widx = wo + mult * (j * n_in + i) + k
-                w = np.float64(weights[widx])
-                if l > 0:
-                    e[ai + i] += g * w
-                x = a[ai + i]
-                if fast and x == 0.0:
-                    continue
-                grad = g * x + l1 * _sign(w) + l2 * w
-                neww, _ = _update(w, grad, w_eg2, w_edx2, w_mom, widx, adaptive, nesterov, has_mom, rho, eps, r, m)
-                weights[widx] = neww
-                sum_g2 += grad * grad
+            base = wo + mult * j * n_in + k
+            if adaptive:
+                sum_g2 = _adadelta_row(weights, w_eg2, w_edx2, e, a, ai, base, mult, n_in, g, l > 0, fast,
+                                       l1, l2, rho, eps)
+            else:
+                _manual_row(weights, w_mom, e, a, ai, base, mult, n_in, g, l > 0, fast, l1, l2,
+                            nesterov, has_mom, r, m)
+                sum_g2 = 0.0
             if max_w2 < np.inf:
                 s = np.float32(0.0)
                 for i in range(n_in):
@@ -317,7 +363,9 @@ def train_rows(units, mults, w_off, b_off, drop, act, out, input_ratio,
     for l in range(L - 1):
         h_off[l + 1] = h_off[l] + units[l + 1]
     adaptive = icfg[I_ADAPTIVE] != 0
-    m = 0.0 if adaptive or icfg[I_HAS_MOMENTUM] == 0 else momentum_at(fcfg, start_sample_count)
+    # H2O 3.46 evaluates the ramp at n = -1 in training (spec §8.4); the flag reproduces that
+    m_at = -1 if icfg[I_MOMENTUM_QUIRK] != 0 else start_sample_count
+    m = 0.0 if adaptive or icfg[I_HAS_MOMENTUM] == 0 else momentum_at(fcfg, m_at)
     rates = layer_rates(L, fcfg, start_sample_count, m)
     any_drop = input_ratio > 0.0
     for l in range(L - 1):

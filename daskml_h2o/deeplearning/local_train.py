@@ -71,6 +71,7 @@ class TrainParams:
     sparsity_beta: float = 0.0
     average_activation: float = 0.0
     shuffle_training_data: bool = False
+    h2o_momentum_quirk: bool = False  # True: momentum fixed near momentum_start as H2O 3.46 trains
 
     @property
     def has_momentum(self):
@@ -94,6 +95,7 @@ class TrainParams:
         icfg[K.I_SPARSE] = bool(self.sparse)
         icfg[K.I_SHORTCUT] = shortcut
         icfg[K.I_HAS_MOMENTUM] = self.has_momentum
+        icfg[K.I_MOMENTUM_QUIRK] = bool(self.h2o_momentum_quirk)
         fcfg = np.zeros(K.N_FCFG, np.float64)
         fcfg[K.F_RHO], fcfg[K.F_EPSILON] = self.rho, self.epsilon
         fcfg[K.F_RATE], fcfg[K.F_RATE_ANNEALING], fcfg[K.F_RATE_DECAY] = self.rate, self.rate_annealing, self.rate_decay
