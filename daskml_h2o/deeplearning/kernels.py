@@ -12,7 +12,7 @@ name their slots, `local_train.TrainParams` fills them.
 import numpy as np
 from numba import njit
 
-from .network import ACT_MAXOUT, ACT_RECTIFIER, ACT_TANH, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX
+from .network import ACT_RECTIFIER, ACT_TANH, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX
 
 # output-gradient codes (spec §7)
 GRAD_CROSS_ENTROPY, GRAD_SOFTMAX_QUADRATIC = 0, 1
