@@ -23,7 +23,7 @@ from daskml_h2o.gbm.grower import (GrowParams, TreeBuilder, chunk_level_step, ch
                                    choose_tree_columns)
 from daskml_h2o.gbm.histogram import SUM_DEN, SUM_FMAX, SUM_FMIN, SUM_NUM, combine_node_sums, sum_histograms
 from daskml_h2o.gbm.scorer import GBMScorer
-from daskml_h2o.gbm.scoring import ScoringSchedule, score_model
+from daskml_h2o.gbm.scoring import ScoringSchedule
 from daskml_h2o.progress import ProgressBar
 
 __all__ = ["train_gbm", "resolve_distribution"]
@@ -44,6 +44,7 @@ class _Data:
 
     def __init__(self, chunks, starts, layout, bin_spec, used):
         self.chunks, self.starts, self.layout, self.bin_spec, self.used = chunks, starts, layout, bin_spec, used
+        self.class_counts = None
 
 
 def _bin_chunk(chunk, keep, spec):
@@ -175,6 +176,7 @@ def train_gbm(est, spec) -> None:
     _check_response_for(dist_name, spec)
     dist = D.dist_code(dist_name)
     data = prepare_data(est, spec, p)
+    data.class_counts = spec.response_summary.get("class_counts")
     nclasses = spec.nclasses
     K = nclasses if dist == D.MULTINOMIAL and nclasses > 2 else 1
     f0 = _initial_value(data, dist, nclasses, K, p)
@@ -304,8 +306,7 @@ def _build_iteration(t, data, states, dist, nclasses, K, tree_seed, lr, p, gp):
 
 
 def _class_present(data, k) -> bool:
-    counts = data.class_counts if hasattr(data, "class_counts") else None
-    return True if counts is None else counts[k] > 0
+    return data.class_counts is None or data.class_counts[k] > 0
 
 
 def _grow(t, k, data, inputs, gp, rng, tree_cols):
@@ -334,8 +335,8 @@ def _leaf_values(dist, builder, data, states, last, k, lr, nclasses, p, delta):
     values = D.finish_leaf_values(dist, gam, lr, m_classes)
     finite = np.isfinite(stats[:, SUM_FMIN])
     values[finite] = D.truncate_log_leaves(dist, values[finite], stats[finite, SUM_FMIN], stats[finite, SUM_FMAX])
-    cap = p["max_abs_leafnode_pred"]
-    return np.clip(values, -cap, cap).astype(np.float32)
+    cap = min(float(p["max_abs_leafnode_pred"]), float(np.finfo(np.float32).max))
+    return np.clip(np.asarray(values, dtype=np.float64), -cap, cap).astype(np.float32)
 
 
 def _quantile_leaf_gammas(dist, data, states, last, k, n_nodes, alpha, delta):

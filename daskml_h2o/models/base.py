@@ -303,11 +303,11 @@ class H2OEstimator:
 
     def varimp(self, use_pandas=False):
         self._require_trained()
-        from daskml_h2o.models.varimp import varimp_list, varimp_pandas
+        from daskml_h2o.models.varimp import varimp_frame, varimp_list
         names, values = self._variable_importances()
         if names is None:
             return None
-        return varimp_pandas(names, values) if use_pandas else varimp_list(names, values)
+        return varimp_frame(names, values) if use_pandas else varimp_list(names, values)
 
     def _variable_importances(self):
         return None, None

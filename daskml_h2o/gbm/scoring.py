@@ -1,0 +1,136 @@
+"""GBM's scoring during training (spec gbm.md §10): when to score, training and validation
+metrics from the scores the chunks already hold, the scoring history and early stopping."""
+from __future__ import annotations
+
+import time
+
+import dask
+import dask.array as da
+import numpy as np
+
+from daskml_h2o import parallel
+from daskml_h2o.models.metrics import compute_metrics
+from daskml_h2o.models.scoring import (ScoringHistory, format_duration, format_timestamp, metric_columns,
+                                       metric_more_is_better, metric_value, resolve_stopping_metric, stop_early)
+
+__all__ = ["ScoringSchedule", "score_model"]
+
+# H2O's time heuristic (ST.java): score freely for the first 4 s, then only when the last
+# scoring took under 10 % of the time since it started.
+_FREE_SCORING_MS = 4000
+_MAX_SCORING_SHARE = 0.1
+
+
+def _predictions(chunk, F, scorer):
+    return scorer.transform(F, chunk["offset"])
+
+
+def _column(chunk, name):
+    return chunk[name]
+
+
+def _as_array(futures, nrows, ncols=None):
+    pieces = []
+    for fut, n in zip(futures, nrows):
+        shape = (n,) if ncols is None else (n, ncols)
+        pieces.append(da.from_delayed(dask.delayed(fut), shape=shape, dtype=np.float64))
+    return da.concatenate(pieces, axis=0)
+
+
+def score_model(scorer, chunks, F_futures, kind, domain, options, on):
+    """Metrics of the current model on persisted chunks whose scores are ``F_futures``."""
+    preds = parallel.map_chunks(_predictions, chunks, F_futures, args=(scorer,), name="gbm-score-predict")
+    ncols = None if kind == "regression" else len(domain)
+    y = _as_array(parallel.map_chunks(_column, chunks, args=("y",), name="gbm-score-y"), chunks.nrows)
+    w = _as_array(parallel.map_chunks(_column, chunks, args=("w",), name="gbm-score-w"), chunks.nrows)
+    p = _as_array(preds, chunks.nrows, ncols)
+    return compute_metrics(kind, y, p, weights=w, domain=domain, algo="gbm", on=on, **options)
+
+
+def _valid_update(chunk, F, row, na_bin, K):
+    F = F.copy()
+    for k in range(K):
+        tree = row[k]
+        if tree is not None:
+            from daskml_h2o.gbm.tree import predict_binned
+            F[:, k] += predict_binned([tree], chunk["Xb"], na_bin)
+    return F
+
+
+def _valid_init(chunk, f0, K):
+    F = np.zeros((chunk["n"], K))
+    F[:, 0] = f0
+    return F
+
+
+class ScoringSchedule:
+    """Decides when to score, keeps the history and says when early stopping fires."""
+
+    def __init__(self, p, spec, est, scorer, data, valid):
+        self.p, self.spec, self.est, self.scorer, self.data, self.valid = p, spec, est, scorer, data, valid
+        self.kind = spec.kind
+        self.history = ScoringHistory.for_model("gbm", self.kind, has_validation=valid is not None)
+        est._history = self.history
+        self.metric = resolve_stopping_metric(p["stopping_metric"], self.kind, "gbm")
+        self.more_is_better = metric_more_is_better(self.metric)
+        self.values = []
+        self.started = time.monotonic()
+        self.first_scoring = None
+        self.last_start = None
+        self.last_duration = 0.0
+        self.scored_ntrees = -1
+        self.valid_F = None
+        if valid is not None:
+            self.valid_F = parallel.map_chunks(_valid_init, valid, args=(scorer.f0, scorer.K), name="gbm-valid-init")
+
+    def on_trees_added(self, row) -> None:
+        if self.valid is not None:
+            self.valid_F = parallel.map_chunks(_valid_update, self.valid, self.valid_F,
+                                               args=(row, self.data.bin_spec.na_bin, self.scorer.K),
+                                               name="gbm-valid-update")
+
+    def _due(self, t) -> bool:
+        p = self.p
+        if p["score_each_iteration"] or t == 0:
+            return True
+        if p["score_tree_interval"] > 0:
+            return t % p["score_tree_interval"] == 0
+        now_ms = (time.monotonic() - self.first_scoring) * 1000.0
+        if now_ms < _FREE_SCORING_MS:
+            return True
+        since_last = time.monotonic() - self.last_start
+        return since_last * 1000.0 > _FREE_SCORING_MS and self.last_duration < _MAX_SCORING_SHARE * since_last
+
+    def maybe_score(self, t, states):
+        if not self._due(t):
+            return None
+        return self._score(states)
+
+    def final_score(self, states) -> None:
+        if self.scored_ntrees != self.scorer.ntrees:
+            self._score(states)
+
+    def _score(self, states):
+        start = time.monotonic()
+        if self.first_scoring is None:
+            self.first_scoring = start
+        options = self.est._metric_options()
+        train = score_model(self.scorer, self.data.chunks, states, self.kind, self.spec.domain, options, "train")
+        row = {"timestamp": format_timestamp(), "duration": format_duration(start - self.started),
+               "number_of_trees": self.scorer.ntrees}
+        row.update(metric_columns(train, "gbm", self.kind, "training"))
+        self.est._metrics["train"] = train
+        watched = train
+        if self.valid is not None:
+            valid = score_model(self.scorer, self.valid, self.valid_F, self.kind, self.spec.domain, options, "valid")
+            row.update(metric_columns(valid, "gbm", self.kind, "validation"))
+            self.est._metrics["valid"] = valid
+            watched = valid
+        self.history.append(row)
+        self.scored_ntrees = self.scorer.ntrees
+        self.values.append(metric_value(watched, self.metric))
+        self.last_start, self.last_duration = start, time.monotonic() - start
+        k = self.p["stopping_rounds"]
+        if k > 0 and stop_early(self.values, k, self.more_is_better, self.p["stopping_tolerance"], self.metric):
+            return "stop"
+        return None
