@@ -19,11 +19,14 @@ import uuid
 from dataclasses import dataclass, field
 
 import dask
+import dask.array as da
 import distributed
+import numpy as np
 
 from daskml_h2o.cluster import get_client
 
-__all__ = ["ChunkSet", "persist_chunks", "map_chunks", "tree_reduce", "gather", "scatter", "PartitionError"]
+__all__ = ["ChunkSet", "persist_chunks", "map_chunks", "tree_reduce", "gather", "scatter", "as_dask_array",
+           "PartitionError"]
 
 _counter = itertools.count()
 
@@ -124,6 +127,16 @@ def gather(future_or_list, client=None):
     """The value(s) of futures, on the driver."""
     client = client or get_client()
     return client.gather(future_or_list)
+
+
+def as_dask_array(futures: list, nrows: list, ncols: int | None = None, dtype=np.float64):
+    """A dask array over per-chunk futures of numpy arrays (rows in chunk order), so dask
+    reductions (metrics) run where the chunks live."""
+    pieces = []
+    for fut, n in zip(futures, nrows):
+        shape = (int(n),) if ncols is None else (int(n), int(ncols))
+        pieces.append(da.from_delayed(dask.delayed(fut), shape=shape, dtype=dtype))
+    return da.concatenate(pieces, axis=0)
 
 
 def wait(futures) -> None:

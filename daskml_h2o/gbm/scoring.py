@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import dask
-import dask.array as da
 import numpy as np
 
 from daskml_h2o import parallel
@@ -29,21 +27,13 @@ def _column(chunk, name):
     return chunk[name]
 
 
-def _as_array(futures, nrows, ncols=None):
-    pieces = []
-    for fut, n in zip(futures, nrows):
-        shape = (n,) if ncols is None else (n, ncols)
-        pieces.append(da.from_delayed(dask.delayed(fut), shape=shape, dtype=np.float64))
-    return da.concatenate(pieces, axis=0)
-
-
 def score_model(scorer, chunks, F_futures, kind, domain, options, on):
     """Metrics of the current model on persisted chunks whose scores are ``F_futures``."""
     preds = parallel.map_chunks(_predictions, chunks, F_futures, args=(scorer,), name="gbm-score-predict")
     ncols = None if kind == "regression" else len(domain)
-    y = _as_array(parallel.map_chunks(_column, chunks, args=("y",), name="gbm-score-y"), chunks.nrows)
-    w = _as_array(parallel.map_chunks(_column, chunks, args=("w",), name="gbm-score-w"), chunks.nrows)
-    p = _as_array(preds, chunks.nrows, ncols)
+    y = parallel.as_dask_array(parallel.map_chunks(_column, chunks, args=("y",), name="gbm-score-y"), chunks.nrows)
+    w = parallel.as_dask_array(parallel.map_chunks(_column, chunks, args=("w",), name="gbm-score-w"), chunks.nrows)
+    p = parallel.as_dask_array(preds, chunks.nrows, ncols)
     return compute_metrics(kind, y, p, weights=w, domain=domain, algo="gbm", on=on, **options)
 
 
