@@ -167,6 +167,17 @@ def resolve_seed(seed):
     return _signed64(seed)
 
 
+def rapids_seed(seed):
+    """The seed H2O's frame methods (``runif``, ``split_frame``, ``kfold_column``,
+    ``modulo``/``stratified_kfold_column``) really use: the client sends it through Rapids,
+    which holds numbers as doubles, so a seed beyond 2**53 is rounded to the nearest
+    double (then cast to a Java long, saturating). ``None``/``-1`` draw a random seed.
+    Model seeds (cross-validation folds) are exact longs and need no such rounding."""
+    if seed is None or int(seed) == -1:
+        return resolve_seed(None)
+    return max(-(1 << 63), min((1 << 63) - 1, int(float(int(seed)))))
+
+
 def runif(seed, row_start, n):
     """H2O ``frame.runif(seed)`` for global rows ``row_start .. row_start+n-1``:
     value of row i = next_float() after set_seed(seed + i), in [0, 1)."""
