@@ -10,8 +10,8 @@ same cores, times for each file:
 3. plain dask: ``dd.read_csv(path).describe().compute()``
 
 Each runs in a fresh process; "seconds" is the import + describe work (cluster or JVM
-start excluded; "of which import" is the part until ``import_file`` returned, near zero
-where the import is lazy), "peak RSS" the largest memory of the whole process tree (dask workers,
+start excluded; "of which import" is the part until ``import_file`` returned and, for
+daskml_h2o, ``nrow`` was known; near zero where the import is lazy), "peak RSS" the largest memory of the whole process tree (dask workers,
 the JVM included) over the run. Prints a markdown table and writes it to ``--out``.
 """
 import argparse

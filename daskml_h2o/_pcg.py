@@ -237,8 +237,13 @@ def stratified_folds(seed, row_start, class_index, nfolds):
     """H2O Stratified fold assignment (``stratified_kfold_column``) for the rows
     ``row_start ..`` whose class indices are ``class_index`` (int array; -1 = NA).
 
-    The class index is the rank of the class among the response's classes: the level
-    code for an enum, the position among the sorted distinct values for an int column.
+    This is cross-validation's ``fold_assignment="Stratified"``. H2O's frame method
+    ``stratified_kfold_column`` stratifies a zero column instead (a bug kept for
+    parity): call this with ``class_index`` all zeros for it.
+
+    The class index is the rank of the class among the distinct values present: the
+    level code for an enum whose levels all occur, the position among the sorted
+    distinct values for an int column (H2O fails on an enum with unused levels).
     A row of class c goes to ``Math.abs((int) next_int()) % nfolds`` after
     set_seed(i + seed_c), seed_c = next_long() after set_seed(seed + c); an NA row goes
     to i mod nfolds."""
