@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+import dask
 import numpy as np
 
-from daskml_h2o import parallel
 from daskml_h2o.models.metrics import compute_metrics
 from daskml_h2o.models.scoring import (ScoringHistory, format_duration, format_timestamp, metric_columns,
                                        metric_more_is_better, metric_value, resolve_stopping_metric, stop_early)
@@ -27,13 +27,16 @@ def _column(chunk, name):
     return chunk[name]
 
 
-def score_model(scorer, chunks, F_futures, kind, domain, options, on):
-    """Metrics of the current model on persisted chunks whose scores are ``F_futures``."""
-    preds = parallel.map_chunks(_predictions, chunks, F_futures, args=(scorer,), name="gbm-score-predict")
+def score_model(ex, scorer, data, F, kind, domain, options, on):
+    """Metrics of the current model on the chunks of ``data`` whose scores are ``F``."""
+    preds = ex.map(_predictions, data.chunks, F, args=(scorer,), name="gbm-score-predict")
     ncols = None if kind == "regression" else len(domain)
-    y = parallel.as_dask_array(parallel.map_chunks(_column, chunks, args=("y",), name="gbm-score-y"), chunks.nrows)
-    w = parallel.as_dask_array(parallel.map_chunks(_column, chunks, args=("w",), name="gbm-score-w"), chunks.nrows)
-    p = parallel.as_dask_array(preds, chunks.nrows, ncols)
+    y = ex.as_array(ex.map(_column, data.chunks, args=("y",), name="gbm-score-y"), data.nrows)
+    w = ex.as_array(ex.map(_column, data.chunks, args=("w",), name="gbm-score-w"), data.nrows)
+    p = ex.as_array(preds, data.nrows, ncols)
+    if ex.local:
+        with dask.config.set(scheduler="synchronous"):
+            return compute_metrics(kind, y, p, weights=w, domain=domain, algo="gbm", on=on, **options)
     return compute_metrics(kind, y, p, weights=w, domain=domain, algo="gbm", on=on, **options)
 
 
@@ -56,7 +59,8 @@ def _valid_init(chunk, f0, K):
 class ScoringSchedule:
     """Decides when to score, keeps the history and says when early stopping fires."""
 
-    def __init__(self, p, spec, est, scorer, data, valid):
+    def __init__(self, ex, p, spec, est, scorer, data, valid):
+        self.ex = ex
         self.p, self.spec, self.est, self.scorer, self.data, self.valid = p, spec, est, scorer, data, valid
         self.kind = spec.kind
         self.history = ScoringHistory.for_model("gbm", self.kind, has_validation=valid is not None)
@@ -71,13 +75,12 @@ class ScoringSchedule:
         self.scored_ntrees = -1
         self.valid_F = None
         if valid is not None:
-            self.valid_F = parallel.map_chunks(_valid_init, valid, args=(scorer.f0, scorer.K), name="gbm-valid-init")
+            self.valid_F = ex.map(_valid_init, valid.chunks, args=(scorer.f0, scorer.K), name="gbm-valid-init")
 
     def on_trees_added(self, row) -> None:
         if self.valid is not None:
-            self.valid_F = parallel.map_chunks(_valid_update, self.valid, self.valid_F,
-                                               args=(row, self.data.bin_spec.na_bin, self.scorer.K),
-                                               name="gbm-valid-update")
+            self.valid_F = self.ex.map(_valid_update, self.valid.chunks, self.valid_F,
+                                       args=(row, self.data.bin_spec.na_bin, self.scorer.K), name="gbm-valid-update")
 
     def _due(self, t) -> bool:
         p = self.p
@@ -105,14 +108,15 @@ class ScoringSchedule:
         if self.first_scoring is None:
             self.first_scoring = start
         options = self.est._metric_options()
-        train = score_model(self.scorer, self.data.chunks, states, self.kind, self.spec.domain, options, "train")
+        train = score_model(self.ex, self.scorer, self.data, states, self.kind, self.spec.domain, options, "train")
         row = {"timestamp": format_timestamp(), "duration": format_duration(start - self.started),
                "number_of_trees": self.scorer.ntrees}
         row.update(metric_columns(train, "gbm", self.kind, "training"))
         self.est._metrics["train"] = train
         watched = train
         if self.valid is not None:
-            valid = score_model(self.scorer, self.valid, self.valid_F, self.kind, self.spec.domain, options, "valid")
+            valid = score_model(self.ex, self.scorer, self.valid, self.valid_F, self.kind, self.spec.domain, options,
+                                "valid")
             row.update(metric_columns(valid, "gbm", self.kind, "validation"))
             self.est._metrics["valid"] = valid
             watched = valid

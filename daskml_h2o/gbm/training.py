@@ -16,7 +16,7 @@ import numpy as np
 
 from daskml_h2o import parallel
 from daskml_h2o.data import binning
-from daskml_h2o.data.chunks import column_stats, layout_of, persist_training_chunks, row_starts, sample_rows
+from daskml_h2o.data.chunks import column_stats, layout_of, persist_training_chunks, sample_rows
 from daskml_h2o.gbm import distributions as D
 from daskml_h2o.gbm.grower import (GrowParams, TreeBuilder, chunk_level_step, chunk_residuals,
                                    chunk_sample_weights, chunk_tree_inputs, chunk_update_scores,
@@ -40,10 +40,12 @@ def resolve_distribution(distribution: str, kind: str) -> str:
 
 
 class _Data:
-    """Everything the loop needs about the persisted training data."""
+    """Everything the loop needs about the training data: binned chunks (futures or, with the
+    local executor, arrays), their row counts and first global rows, and the column layout."""
 
-    def __init__(self, chunks, starts, layout, bin_spec, used):
-        self.chunks, self.starts, self.layout, self.bin_spec, self.used = chunks, starts, layout, bin_spec, used
+    def __init__(self, chunks, nrows, layout, bin_spec, used):
+        self.chunks, self.nrows, self.layout, self.bin_spec, self.used = chunks, nrows, layout, bin_spec, used
+        self.starts = [int(s) for s in np.concatenate([[0], np.cumsum(nrows)[:-1]])]
         self.class_counts = None
 
 
@@ -60,7 +62,7 @@ def _constant_columns(stats) -> np.ndarray:
     return all_na | single
 
 
-def prepare_data(est, spec, p) -> _Data:
+def prepare_data(ex, spec, p) -> _Data:
     layout = layout_of(spec)
     raw = persist_training_chunks(spec.frame, layout, name="gbm-data")
     stats = column_stats(raw)
@@ -80,11 +82,11 @@ def prepare_data(est, spec, p) -> _Data:
     used = layout.subset([layout.columns[j] for j in keep_idx])
     sample_X, sample_w = sample_rows(raw, BIN_SAMPLE_ROWS, seed=p["seed"])
     bin_spec = _bin_spec(used, keep_idx, stats, sample_X, sample_w, p)
-    chunks = parallel.map_chunks(_bin_chunk, raw, args=(np.asarray(keep_idx), bin_spec), name="gbm-bin")
-    binned = parallel.ChunkSet(chunks, raw.nrows)
-    parallel.wait(chunks)
+    binned = ex.map(_bin_chunk, ex.chunks(raw), args=(np.asarray(keep_idx), bin_spec), name="gbm-bin")
+    ex.wait(binned)
+    nrows = list(raw.nrows)
     raw.release()
-    return _Data(binned, row_starts(binned), layout, bin_spec, used)
+    return _Data(binned, nrows, layout, bin_spec, used)
 
 
 def _bin_spec(used, keep_idx, stats, sample_X, sample_w, p):
@@ -175,16 +177,25 @@ def train_gbm(est, spec) -> None:
     dist_name = p["distribution"]
     _check_response_for(dist_name, spec)
     dist = D.dist_code(dist_name)
-    data = prepare_data(est, spec, p)
+    ex = parallel.executor_for()
+    try:
+        _train(est, spec, p, ex, dist_name, dist)
+    finally:
+        if getattr(ex, "local", False):
+            ex.close()
+
+
+def _train(est, spec, p, ex, dist_name, dist) -> None:
+    data = prepare_data(ex, spec, p)
     data.class_counts = spec.response_summary.get("class_counts")
     nclasses = spec.nclasses
     K = nclasses if dist == D.MULTINOMIAL and nclasses > 2 else 1
-    f0 = _initial_value(data, dist, nclasses, K, p)
-    states = parallel.map_chunks(_init_state, data.chunks, args=(f0, K), name="gbm-init")
+    f0 = _initial_value(ex, data, dist, nclasses, K, p)
+    states = ex.map(_init_state, data.chunks, args=(f0, K), name="gbm-init")
     scorer = GBMScorer.start(data, spec, dist_name, nclasses, K, f0, p)
     est._model = scorer
-    valid = _prepare_valid(spec, data, scorer) if spec.validation_frame is not None else None
-    schedule = ScoringSchedule(p, spec, est, scorer, data, valid)
+    valid = _prepare_valid(ex, spec, data, scorer) if spec.validation_frame is not None else None
+    schedule = ScoringSchedule(ex, p, spec, est, scorer, data, valid)
     builder_params = GrowParams(p["max_depth"], p["min_rows"], p["min_split_improvement"], p["col_sample_rate"],
                                 p["col_sample_rate_per_tree"], p["col_sample_rate_change_per_level"])
     model_rng = np.random.default_rng(p["seed"])
@@ -198,7 +209,7 @@ def train_gbm(est, spec) -> None:
                 break
             tree_seed = int(model_rng.integers(0, 2**63 - 1))
             lr = p["learn_rate"] * p["learn_rate_annealing"] ** (t - 1)
-            states, row = _build_iteration(t, data, states, dist, nclasses, K, tree_seed, lr, p, builder_params)
+            states, row = _build_iteration(ex, t, data, states, dist, nclasses, K, tree_seed, lr, p, builder_params)
             scorer.add_trees(row)
             schedule.on_trees_added(row)
             bar.update((t + 1) / max(1, p["ntrees"]))
@@ -210,9 +221,6 @@ def train_gbm(est, spec) -> None:
             if budget and time.monotonic() - started > budget:
                 break
         schedule.final_score(states)
-    data.chunks.release()
-    if valid is not None:
-        valid.release()
 
 
 def _check_response_for(dist_name, spec):
@@ -243,16 +251,16 @@ def _sum_arrays(*parts):
     return np.sum(parts, axis=0)
 
 
-def _initial_value(data, dist, nclasses, K, p) -> float:
+def _initial_value(ex, data, dist, nclasses, K, p) -> float:
     """H2O's f0 (spec gbm.md §4): one reduction; the median/quantile ones from the response."""
     if K > 1:
         return 0.0
     if dist in D.QUANTILE_LEAVES:
-        ys, ws, offs = _gather_response(data)
+        ys, ws, offs = _gather_response(ex, data)
         return float(D.init_f(dist, ys, ws, offs, nclasses, p["quantile_alpha"], p["tweedie_power"]))
-    parts = parallel.map_chunks(_f0_partial, data.chunks, args=(p["tweedie_power"],), name="gbm-f0")
-    sw, swd, swy, swe, swye, swyp, swpp, swt1, swt2, any_offset = parallel.gather(
-        parallel.tree_reduce(_sum_arrays, parts, name="gbm-f0-sum"))
+    parts = ex.map(_f0_partial, data.chunks, args=(p["tweedie_power"],), name="gbm-f0")
+    sw, swd, swy, swe, swye, swyp, swpp, swt1, swt2, any_offset = ex.gather(
+        ex.reduce(_sum_arrays, parts, name="gbm-f0-sum"))
     if dist == D.GAUSSIAN:
         return float(swd / sw)
     if dist in (D.BERNOULLI, D.QUASIBINOMIAL):
@@ -275,17 +283,17 @@ def _response_arrays(chunk):
     return chunk["y"], chunk["w"], o
 
 
-def _gather_response(data):
-    parts = parallel.gather(parallel.map_chunks(_response_arrays, data.chunks, name="gbm-response"))
+def _gather_response(ex, data):
+    parts = ex.gather(ex.map(_response_arrays, data.chunks, name="gbm-response"))
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
             np.concatenate([p[2] for p in parts]))
 
 
-def _build_iteration(t, data, states, dist, nclasses, K, tree_seed, lr, p, gp):
+def _build_iteration(ex, t, data, states, dist, nclasses, K, tree_seed, lr, p, gp):
     delta = 1.0
     if dist == D.HUBER:
-        delta = _huber_delta(data, states, p["huber_alpha"])
-    inputs = parallel.map_chunks(
+        delta = _huber_delta(ex, data, states, p["huber_alpha"])
+    inputs = ex.map(
         _tree_inputs, data.chunks, states, data.starts,
         args=(dist, nclasses, K, tree_seed, p["sample_rate"], p["sample_rate_per_class"], p["tweedie_power"],
               p["quantile_alpha"], delta), name=f"gbm-t{t}-inputs")
@@ -296,11 +304,11 @@ def _build_iteration(t, data, states, dist, nclasses, K, tree_seed, lr, p, gp):
         if K > 1 and not _class_present(data, k):
             row.append(None)
             continue
-        builder, last = _grow(t, k, data, inputs, gp, tree_rng, tree_cols)
-        values = _leaf_values(dist, builder, data, states, last, k, lr, nclasses, p, delta)
+        builder, last = _grow(ex, t, k, data, inputs, gp, tree_rng, tree_cols)
+        values = _leaf_values(ex, dist, builder, data, states, last, k, lr, nclasses, p, delta)
         tree = builder.finish(values)
         node_values = tree.nodes["value"].astype(np.float64)
-        states = parallel.map_chunks(_update, states, last, args=(k, node_values), name=f"gbm-t{t}-c{k}-update")
+        states = ex.map(_update, states, last, args=(k, node_values), name=f"gbm-t{t}-c{k}-update")
         row.append(tree)
     return states, row
 
@@ -309,26 +317,25 @@ def _class_present(data, k) -> bool:
     return data.class_counts is None or data.class_counts[k] > 0
 
 
-def _grow(t, k, data, inputs, gp, rng, tree_cols):
+def _grow(ex, t, k, data, inputs, gp, rng, tree_cols):
     builder = TreeBuilder(data.bin_spec, gp, rng, tree_cols)
     plan = builder.plan(first=True)
     last = [None] * len(data.chunks)
     level = 0
     while plan is not None:
-        results = parallel.map_chunks(_level, inputs, last, args=(k, plan, data.bin_spec.na_bin),
-                                      name=f"gbm-t{t}-c{k}-level{level}")
-        _, hist, sums = parallel.gather(parallel.tree_reduce(_combine_levels, results,
-                                                             name=f"gbm-t{t}-c{k}-level{level}-sum"))
+        results = ex.map(_level, inputs, last, args=(k, plan, data.bin_spec.na_bin),
+                         name=f"gbm-t{t}-c{k}-level{level}")
+        _, hist, sums = ex.gather(ex.reduce(_combine_levels, results, name=f"gbm-t{t}-c{k}-level{level}-sum"))
         plan = builder.decide(hist, sums)
         last = results
         level += 1
     return builder, last
 
 
-def _leaf_values(dist, builder, data, states, last, k, lr, nclasses, p, delta):
+def _leaf_values(ex, dist, builder, data, states, last, k, lr, nclasses, p, delta):
     stats = builder.leaf_stats()
     if dist in D.QUANTILE_LEAVES:
-        gam = _quantile_leaf_gammas(dist, data, states, last, k, len(stats), p["quantile_alpha"], delta)
+        gam = _quantile_leaf_gammas(ex, dist, data, states, last, k, len(stats), p["quantile_alpha"], delta)
     else:
         gam = D.newton_gamma(dist, stats[:, SUM_NUM], stats[:, SUM_DEN])
     m_classes = nclasses if dist == D.MULTINOMIAL else 1
@@ -339,9 +346,9 @@ def _leaf_values(dist, builder, data, states, last, k, lr, nclasses, p, delta):
     return np.clip(np.asarray(values, dtype=np.float64), -cap, cap).astype(np.float32)
 
 
-def _quantile_leaf_gammas(dist, data, states, last, k, n_nodes, alpha, delta):
-    parts = parallel.gather(parallel.map_chunks(_leaf_residual_stats, data.chunks, states, last,
-                                                args=(k, n_nodes), name="gbm-leaf-residuals"))
+def _quantile_leaf_gammas(ex, dist, data, states, last, k, n_nodes, alpha, delta):
+    parts = ex.gather(ex.map(_leaf_residual_stats, data.chunks, states, last, args=(k, n_nodes),
+                             name="gbm-leaf-residuals"))
     ids = np.concatenate([q[0] for q in parts])
     d = np.concatenate([q[1] for q in parts])
     w = np.concatenate([q[2] for q in parts])
@@ -354,23 +361,23 @@ def _abs_residuals(chunk, F):
     return np.abs(chunk["y"] - f), chunk["w"]
 
 
-def _huber_delta(data, states, huber_alpha) -> float:
-    parts = parallel.gather(parallel.map_chunks(_abs_residuals, data.chunks, states, name="gbm-huber-delta"))
+def _huber_delta(ex, data, states, huber_alpha) -> float:
+    parts = ex.gather(ex.map(_abs_residuals, data.chunks, states, name="gbm-huber-delta"))
     r = np.concatenate([q[0] for q in parts])
     w = np.concatenate([q[1] for q in parts])
     ok = (w > 0) & np.isfinite(r)
     return float(D.weighted_quantile(r[ok], w[ok], huber_alpha))
 
 
-def _prepare_valid(spec, data, scorer):
-    from daskml_h2o.data.chunks import persist_training_chunks
+def _prepare_valid(ex, spec, data, scorer):
+    """The validation frame binned with the training bins, persisted like the training data."""
     from daskml_h2o.models.predict import check_test_frame
     check_test_frame(scorer, spec.validation_frame)
     layout = data.layout
     raw = persist_training_chunks(spec.validation_frame, layout, name="gbm-valid")
     keep = np.array([layout.columns.index(c) for c in data.used.columns])
-    chunks = parallel.map_chunks(_bin_chunk, raw, args=(keep, data.bin_spec), name="gbm-valid-bin")
-    out = parallel.ChunkSet(chunks, raw.nrows)
-    parallel.wait(chunks)
+    chunks = ex.map(_bin_chunk, ex.chunks(raw), args=(keep, data.bin_spec), name="gbm-valid-bin")
+    ex.wait(chunks)
+    nrows = list(raw.nrows)
     raw.release()
-    return out
+    return _Data(chunks, nrows, layout, data.bin_spec, data.used)
