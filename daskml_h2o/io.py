@@ -581,7 +581,10 @@ def export_csv(ddf, types, path, force=False, sep=",", header=True, storage_opti
                         if not buf:
                             break
                         out.write(buf)
-        # a rename onto the target: atomic on local disks, copy-then-delete on object stores
+        # a rename onto the target: atomic on local disks; HDFS refuses to rename onto an
+        # existing file and object stores copy, so there the old file goes first
+        if force and not isinstance(fs, LocalFileSystem) and fs.exists(target):
+            fs.rm(target)
         fs.mv(tmpfile, target)
     finally:
         for p in (tmpdir, tmpfile):
@@ -593,6 +596,11 @@ def export_csv(ddf, types, path, force=False, sep=",", header=True, storage_opti
     return path
 
 
+def _arrow_schema(ddf, types):
+    arrow = {"enum": pa.dictionary(pa.int32(), pa.string()), "string": pa.string(), "uuid": pa.string()}
+    return pa.schema([(c, arrow.get(types[c], pa.float64())) for c in ddf.columns])
+
+
 def export_parquet(ddf, types, path, force=False, storage_options=None):
     """Write the frame as a Parquet directory (enum as dictionary strings); written
     under a temporary name, then moved onto path."""
@@ -600,7 +608,7 @@ def export_parquet(ddf, types, path, force=False, storage_options=None):
     tmpdir = posixpath.join(parent, f".{posixpath.basename(target)}.tmp-{uuid.uuid4().hex[:12]}")
     try:
         ddf.to_parquet(fs.unstrip_protocol(tmpdir), storage_options=storage_options,
-                       write_index=False)
+                       write_index=False, schema=_arrow_schema(ddf, types))
         if force and fs.exists(target):
             fs.rm(target, recursive=True)
         fs.mv(tmpdir, target, recursive=True)
