@@ -158,6 +158,8 @@ class _CsvFormat:
 
     def read(self, data, where, lines_before=None):
         """Bytes of whole lines -> list of pyarrow string arrays (one per column)."""
+        if not data.strip():
+            return [pa.array([], pa.string()) for _ in range(self.ncols)]
         if self.sep == " ":
             data = b"\n".join(re.sub(rb" +", b" ", ln.strip(b" ")) for ln in data.split(b"\n"))
         bad = []
@@ -560,6 +562,9 @@ def export_csv(ddf, types, path, force=False, sep=",", header=True, storage_opti
     """Write the frame as ONE CSV file (enum as levels, NA empty). Partitions are written
     in parallel beside the target, then joined into a temporary file that is renamed
     onto path; a failure leaves nothing behind."""
+    missing = [c for c in ddf.columns if c not in types]
+    if missing:
+        raise ValueError(f"export_csv: no type given for columns {missing}; pass types for every column")
     fs, target, parent = _check_target(path, force, storage_options)
     token = uuid.uuid4().hex[:12]
     base = posixpath.basename(target)

@@ -323,14 +323,20 @@ def finalize(df, plans, facts):
     return types
 
 
+def _cells_as_text(series):
+    """str cells stay, None/NaN become missing, anything else is written with str()."""
+    return [None if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT
+            else (v if isinstance(v, str) else str(v)) for v in series.astype(object).tolist()]
+
+
 def typed_from_text(pdf, col_types=None, na_strings=None):
     """An in-memory table of str/None cells -> (typed pandas DataFrame, types) with
-    H2O's guessing and NA rules (what H2OFrame(python_obj) parses)."""
+    H2O's guessing and NA rules (what H2OFrame(python_obj) parses). Missing cells are
+    None (NaN is accepted too); other non-str cells are written with str()."""
     names = [str(c) for c in pdf.columns]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate column names {names}; give unique names")
-    columns = [as_string_array(pdf.iloc[:, i].astype(object).where(pdf.iloc[:, i].notna(), None).tolist())
-               for i in range(pdf.shape[1])]
+    columns = [as_string_array(_cells_as_text(pdf.iloc[:, i])) for i in range(pdf.shape[1])]
     plans = guess_plans(columns, names, col_types, na_strings)
     out = pd.DataFrame({p.name: convert_tokens(c, p) for c, p in zip(columns, plans)},
                        index=pd.RangeIndex(len(pdf)))

@@ -429,3 +429,11 @@ def test_export_parquet_round_trip(tmp_path):
     np.testing.assert_array_equal(got["r"].to_numpy(), ddf.compute()["r"].to_numpy())
     assert got["e"].astype(object).tolist()[:2] == ["b", "a, c"]
     assert sorted(os.listdir(tmp_path)) == ["out.parquet"]
+
+
+def test_typed_from_text_accepts_python_scalars_and_nan():
+    pdf = pd.DataFrame({"a": pd.Series([1, None, 3], dtype=object), "b": [1.5, float("nan"), 2.0],
+                        "c": pd.Series([True, False, True], dtype=object)})
+    df, types = typed_from_text(pdf)
+    assert types == {"a": "int", "b": "real", "c": "enum"}
+    assert df["a"].isna().tolist() == [False, True, False] and levels(df, "c") == ["False", "True"]
