@@ -454,8 +454,9 @@ def _convert_arrow(col, plan, native):
         return pd.Series(np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64),
                          name=plan.name)
     if native and plan.kind == "time":
-        ms = col.cast(pa.timestamp("ms")) if pa.types.is_date(col.type) else col.cast(pa.timestamp("ms"))
-        v = ms.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+            col = col.cast(pa.timestamp(col.type.unit))
+        v = col.cast(pa.timestamp("ms"), safe=False).cast(pa.int64()).to_numpy(zero_copy_only=False)
         return pd.Series(np.asarray(v, dtype=np.float64), name=plan.name)
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
@@ -504,10 +505,10 @@ def _read_parquet(fs, files, col_names, col_types, na_strings, skipped_columns, 
         else:
             if pa.types.is_dictionary(col.type):
                 col = col.cast(col.type.value_type)
-            kind, zeros_na = parse.guess_kind(parse.token_counts(parse.as_string_array(col), na))
-            if nat == "enum" and kind == "string":
-                kind = "enum"
-            plans.append(ColumnPlan(name, kind, na, zeros_na))
+            # text columns of a typed format are factors unless almost all values differ
+            kind, _ = parse.guess_kind(parse.token_counts(parse.as_string_array(col), na))
+            kind = "string" if kind == "string" and nat != "enum" else "enum"
+            plans.append(ColumnPlan(name, kind, na))
             native.append(False)
     columns = [schema.names[i] for i in keep]
     pieces = _parquet_pieces(fs, files, blocksize)

@@ -437,3 +437,16 @@ def test_typed_from_text_accepts_python_scalars_and_nan():
     df, types = typed_from_text(pdf)
     assert types == {"a": "int", "b": "real", "c": "enum"}
     assert df["a"].isna().tolist() == [False, True, False] and levels(df, "c") == ["False", "True"]
+
+
+def test_parquet_text_columns_are_enum_or_string_and_times_keep_ms(tmp_path):
+    ts = pd.to_datetime(["2020-01-01 00:00:00.0015", "2020-01-02 00:00:00", None], format="ISO8601").tz_localize("UTC")
+    pdf = pd.DataFrame({"n": ["1", "2", "1"], "t": ts, "d": [pd.Timestamp("2020-01-01").date()] * 3,
+                        "b": [True, False, None]})
+    p = tmp_path / "f.parquet"
+    pdf.to_parquet(p)
+    ddf, types = read_csv_to_dask(str(p))
+    df = ddf.compute()
+    assert types == {"n": "enum", "t": "time", "d": "time", "b": "int"}
+    assert df["t"].tolist()[:2] == [1577836800001.0, 1577923200000.0] and np.isnan(df["t"].iloc[2])
+    assert df["d"].tolist() == [1577836800000.0] * 3 and df["b"].tolist()[:2] == [1.0, 0.0]
