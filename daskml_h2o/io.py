@@ -126,25 +126,39 @@ def _expand(fs, url, p):
         raise _remote_error(url, e) from e
 
 
-def _compression(fs, path):
+def _by_extension(path):
+    """'parquet', a compression name, 'csv', or None when the name does not tell."""
+    low = path.lower()
+    if low.endswith(_PARQUET_EXT):
+        return "parquet"
     for ext, comp in _EXT_COMPRESSION.items():
-        if path.lower().endswith(ext):
+        if low.endswith(ext):
             return comp
-    with fs.open(path, "rb") as f:
-        head = f.read(8)
+    return "csv" if low.endswith((".csv", ".tsv")) else None
+
+
+def _by_magic(head):
+    if head.startswith(b"PAR1"):
+        return "parquet"
     for magic, comp in _MAGIC:
         if head.startswith(magic):
             return comp
-    return None
+    return "csv"
 
 
-def _is_parquet(fs, path):
-    if path.lower().endswith(_PARQUET_EXT):
-        return True
-    if _compression(fs, path) is not None:
-        return False
-    with fs.open(path, "rb") as f:
-        return f.read(4) == b"PAR1"
+def _file_kinds(fs, files):
+    """Per file 'parquet', 'csv' or a compression name; names without a telling
+    extension are recognised by their first bytes, fetched in one batch."""
+    kinds = [_by_extension(f) for f in files]
+    unknown = [i for i, k in enumerate(kinds) if k is None]
+    if unknown:
+        paths = [files[i] for i in unknown]
+        heads = fs.cat_ranges(paths, [0] * len(paths), [8] * len(paths))
+        for i, head in zip(unknown, heads):
+            if isinstance(head, Exception):
+                raise _remote_error(files[i], head)
+            kinds[i] = _by_magic(head)
+    return kinds
 
 
 # ---------------------------------------------------------------- CSV options
@@ -355,10 +369,13 @@ def read_csv_to_dask(path, header=0, sep=None, col_names=None, col_types=None, n
     if quotechar not in (None, '"', "'"):
         raise ValueError(f"quotechar={quotechar!r}: use '\"' or \"'\"")
     fs, files = resolve_paths(path, pattern, storage_options)
-    if all(_is_parquet(fs, f) for f in files):
+    kinds = _file_kinds(fs, files)
+    if "parquet" in kinds:
+        if set(kinds) != {"parquet"}:
+            raise ValueError(f"{path!r} mixes Parquet and text files; import them separately")
         return _read_parquet(fs, files, col_names, col_types, na_strings, skipped_columns,
                              _parse_blocksize(blocksize))
-    comps = [_compression(fs, f) for f in files]
+    comps = [None if k == "csv" else k for k in kinds]
     quote = quotechar or '"'
     lines, raw = _preview(fs, files[0], comps[0])
     if not lines:
