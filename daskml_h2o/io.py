@@ -376,26 +376,8 @@ def read_csv_to_dask(path, header=0, sep=None, col_names=None, col_types=None, n
         return _read_parquet(fs, files, col_names, col_types, na_strings, skipped_columns,
                              _parse_blocksize(blocksize))
     comps = [None if k == "csv" else k for k in kinds]
-    quote = quotechar or '"'
-    lines, raw = _preview(fs, files[0], comps[0])
-    if not lines:
-        raise ValueError(f"{files[0]!r} is empty; nothing to import")
-    sep = parse.guess_separator(lines, quote) if sep is None else sep
-    if len(sep) != 1:
-        raise ValueError(f"sep={sep!r}: the separator must be one character")
-    ncols = len(parse._split_quoted(lines[0], sep, quote))
-    fmt = _CsvFormat(sep, quote, escapechar, ncols, None)
-    preview_cols = [c[: parse.PREVIEW_ROWS + 1] for c in fmt.read(raw, f"file {files[0]!r}")]
-    first = [c[0].as_py() for c in preview_cols]
-    second = [c[1].as_py() for c in preview_cols] if len(preview_cols[0]) > 1 else None
-    has_header = header == 1 or (header == 0 and parse.guess_header(first, second))
-    fmt.header_tokens = first if has_header else None
-    names = _column_names(fmt.header_tokens, fmt.ncols, col_names)
-    keep = _kept(skipped_columns, fmt.ncols)
-    kept_names = [names[i] for i in keep]
-    data_cols = [preview_cols[i][1:] if has_header else preview_cols[i] for i in keep]
-    plans = parse.guess_plans(data_cols, kept_names, _aligned(col_types, names, keep, "col_types"),
-                              _aligned(na_strings, names, keep, "na_strings"))
+    fmt, keep, plans = _csv_setup(fs, files[0], comps[0], header, sep, quotechar or '"', escapechar,
+                                  col_names, col_types, na_strings, skipped_columns)
     blocks = _csv_blocks(fs, files, comps, _parse_blocksize(blocksize))
     facts = _collect_facts(_CsvBlocks(fs, fmt, keep, plans).facts, blocks)
     types = parse.finalize(None, plans, facts)
@@ -404,6 +386,32 @@ def read_csv_to_dask(path, header=0, sep=None, col_names=None, col_types=None, n
                           enforce_metadata=False, label="h2o-read-csv")
         ddf = _spread(ddf, fs, files, comps, _parse_blocksize(blocksize))
     return ddf, types
+
+
+def _csv_setup(fs, first_file, comp, header, sep, quote, escapechar, col_names, col_types,
+               na_strings, skipped_columns):
+    """From a preview of the first file: the format, kept column indices and the
+    per-column plans (guessed types, NA strings)."""
+    lines, raw = _preview(fs, first_file, comp)
+    if not lines:
+        raise ValueError(f"{first_file!r} is empty; nothing to import")
+    sep = parse.guess_separator(lines, quote) if sep is None else sep
+    if len(sep) != 1:
+        raise ValueError(f"sep={sep!r}: the separator must be one character")
+    if escapechar is not None and len(escapechar) != 1:
+        raise ValueError(f"escapechar={escapechar!r}: give one character")
+    fmt = _CsvFormat(sep, quote, escapechar, len(parse.split_line(lines[0], sep, quote)), None)
+    preview = [c[: parse.PREVIEW_ROWS + 1] for c in fmt.read(raw, f"file {first_file!r}")]
+    first = [c[0].as_py() for c in preview]
+    second = [c[1].as_py() for c in preview] if len(preview[0]) > 1 else None
+    has_header = header == 1 or (header == 0 and parse.guess_header(first, second))
+    fmt.header_tokens = first if has_header else None
+    names = _column_names(fmt.header_tokens, fmt.ncols, col_names)
+    keep = _kept(skipped_columns, fmt.ncols)
+    data = [preview[i][1:] if has_header else preview[i] for i in keep]
+    plans = parse.guess_plans(data, [names[i] for i in keep], _aligned(col_types, names, keep, "col_types"),
+                              _aligned(na_strings, names, keep, "na_strings"))
+    return fmt, keep, plans
 
 
 def _kept(skipped_columns, ncols):

@@ -193,7 +193,8 @@ def guess_header(first, second):
     return not any(is_data_token(t) for t in first) and any(is_data_token(t) for t in second)
 
 
-def _split_quoted(line, sep, quote='"'):
+def split_line(line, sep, quote='"'):
+    """Tokens of one line (quotes respected; runs of spaces are one separator)."""
     if sep == " ":
         return [t for t in re.split(r" +", line.strip()) if t != ""]
     tokens, cur, inq = [], [], False
@@ -216,11 +217,11 @@ def guess_separator(lines, quote='"'):
     if not lines:
         return ","
     for sep in SEPARATORS:
-        counts = [len(_split_quoted(ln, sep, quote)) for ln in lines]
+        counts = [len(split_line(ln, sep, quote)) for ln in lines]
         if counts[0] > 1 and all(n == counts[0] for n in counts):
             return sep
-    best = max(SEPARATORS, key=lambda s: len(_split_quoted(lines[0], s, quote)))
-    return best if len(_split_quoted(lines[0], best, quote)) > 1 else ","
+    best = max(SEPARATORS, key=lambda s: len(split_line(lines[0], s, quote)))
+    return best if len(split_line(lines[0], best, quote)) > 1 else ","
 
 
 # ---------------------------------------------------------------- conversion

@@ -450,3 +450,24 @@ def test_parquet_text_columns_are_enum_or_string_and_times_keep_ms(tmp_path):
     assert types == {"n": "enum", "t": "time", "d": "time", "b": "int"}
     assert df["t"].tolist()[:2] == [1577836800001.0, 1577923200000.0] and np.isnan(df["t"].iloc[2])
     assert df["d"].tolist() == [1577836800000.0] * 3 and df["b"].tolist()[:2] == [1.0, 0.0]
+
+
+def test_per_column_options_given_for_all_columns_with_skips(tmp_path):
+    p = write(tmp_path / "f.csv", "a,b,c\n1,-9,x\n2,3,y\n-9,4,x\n")
+    df, types, _ = read(p, skipped_columns=[2], col_types=["enum", "numeric", "string"],
+                        na_strings=[["-9"], [], ["x"]])
+    assert types == {"a": "enum", "b": "int"} and levels(df, "a") == ["1", "2"]
+    assert df["a"].isna().tolist() == [False, False, True] and df["b"].tolist() == [-9.0, 3.0, 4.0]
+    df, _, _ = read(p, na_strings=[["-9"], ["-9"], []])
+    assert df["a"].isna().tolist() == [False, False, True] and df["b"].isna().tolist() == [True, False, False]
+
+
+def test_header_repeated_only_where_present_and_escapechar(tmp_path):
+    d = tmp_path / "d"
+    write(d / "1.csv", "a,b\n1,x\n")
+    write(d / "2.csv", "2,y\n")
+    df, _, _ = read(str(d))
+    assert df["a"].tolist() == [1.0, 2.0]
+    p = write(tmp_path / "e.csv", 'a,b\n"say \\"hi\\"",1\nplain,2\n')
+    df, _, _ = read(p, escapechar="\\")
+    assert df["a"].tolist() == ['say "hi"', "plain"]
