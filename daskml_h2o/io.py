@@ -47,7 +47,6 @@ def _filesystem(url, storage_options):
         url = "s3://" + url[len("s3a://"):]
     if url.startswith("hdfs://"):
         try:
-            import pyarrow._hdfs  # noqa: F401
             fs, path = fsspec.core.url_to_fs(url, **opts)
         except (ImportError, OSError, RuntimeError) as e:
             raise ValueError(
@@ -105,21 +104,27 @@ def resolve_paths(path, pattern=None, storage_options=None):
     return fs, files
 
 
+class _NoData(FileNotFoundError):
+    """The path exists but names no data file."""
+
+
 def _expand(fs, url, p):
     try:
         if any(ch in p for ch in "*?["):
             found = sorted(f for f in fs.glob(p) if fs.isfile(f))
             if not found:
-                raise FileNotFoundError(f"no file matches {url!r}")
+                raise _NoData(f"no file matches {url!r}")
             return [f for f in found if _visible(posixpath.basename(f))] or found
         info = fs.info(p)
         if info["type"] == "directory":
             found = sorted(f for f in fs.find(p) if _visible(f[len(p.rstrip("/")):]))
             if not found:
-                raise FileNotFoundError(f"directory {url!r} holds no data file "
+                raise _NoData(f"directory {url!r} holds no data file "
                                         "(names starting with '_' or '.' are skipped)")
             return found
         return [p]
+    except _NoData:
+        raise
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{url!r} does not exist: {e}") from None
     except Exception as e:  # noqa: BLE001 - any backend failure becomes a clear error
