@@ -17,10 +17,10 @@ PREVIEW_ROWS = 1000
 
 NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 UUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-# (regex, strptime format or None for ISO-8601)
+# (regex, strptime format or None for ISO-8601); H2O reads neither yyyy/MM/dd nor MM/dd/yyyy
+# as dates (checked against H2O 3.46), so neither do we.
 DATE_FORMATS = [
     (r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?Z?$", None),
-    (r"^\d{4}/\d{1,2}/\d{1,2}$", "%Y/%m/%d"),
     (r"^\d{1,2}-[A-Za-z]{3}-\d{2}$", "%d-%b-%y"),
     (r"^\d{1,2}-[A-Za-z]{3}-\d{4}$", "%d-%b-%Y"),
 ]

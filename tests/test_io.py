@@ -471,3 +471,16 @@ def test_header_repeated_only_where_present_and_escapechar(tmp_path):
     p = write(tmp_path / "e.csv", 'a,b\n"say \\"hi\\"",1\nplain,2\n')
     df, _, _ = read(p, escapechar="\\")
     assert df["a"].tolist() == ['say "hi"', "plain"]
+
+
+def test_guessing_matches_h2o_3_46_on_small_columns():
+    """Types H2O 3.46 gave for these one-column files (checked with the real server)."""
+    cases = [(["a", "b", "1", "2"], "int"), (["a", "b", "c", "1"], "string"), (["a", "b", "a", "1"], "enum"),
+             (["True", "False"], "string"), (["01-Jan-20", "02-Feb-20"], "time")]
+    for values, want in cases:
+        df, types = typed_from_text(text({"c": values}))
+        assert types["c"] == want, values
+    df, _ = typed_from_text(text({"c": ["a", "b", "a", "1"]}))
+    assert levels(df, "c") == ["1", "a", "b"]
+    df, _ = typed_from_text(text({"c": ["01-Jan-20", "02-Feb-20"]}))
+    assert df["c"].tolist() == [1577836800000.0, 1580601600000.0]
