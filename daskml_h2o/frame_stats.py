@@ -471,9 +471,11 @@ def _qsetup_combine(a, b):
 
 
 def _qpass_part(pdf, specs, types, wcol):
-    out = []
+    out, converted = [], {}
     for col, lo, hi, gather in specs:
-        v, w = _values_weights(pdf, col, types[col], wcol)
+        if col not in converted:
+            converted[col] = _values_weights(pdf, col, types[col], wcol)
+        v, w = converted[col]
         if gather:
             keep = (v >= lo) & (v <= hi) & (w > 0)
             out.append((v[keep], w[keep]))
@@ -518,24 +520,23 @@ class _Target:
             j = int(np.flatnonzero(cnt)[-1])
         self.below = cum[j] - wsum[j]
         self.lo, self.hi, self.count = mins[j], maxs[j], int(cnt[j])
-        if self.lo == self.hi:
+        if self.lo == self.hi:      # one distinct value left: that is the answer
             self.value = float(self.lo)
 
 
-def _order_statistics(ddf, types, wanted, wcol=None):
-    """Exact values at weighted positions: wanted = {col: [positions]} -> {col: {pos: value}}.
+def _order_statistics(ddf, types, cols, probs, wcol=None):
+    """Exact order statistics around each prob's numpy position, per column.
 
-    Also returns each column's total weight (the count of non-NA values unweighted)."""
-    cols = list(wanted)
+    Returns ({col: {position: value}}, {col: total weight}); the total weight is the
+    count of non-NA values when unweighted."""
     sub = ddf[cols + ([wcol] if wcol else [])]
     setup = dask.compute(_reduction(sub, _qsetup_part, _qsetup_combine, cols, types, wcol))[0]
     targets, out = [], {c: {} for c in cols}
     for c, (total, w_ninf, w_pinf, fmin, fmax, nfin) in zip(cols, setup):
-        for r in wanted[c]:
+        ranks = sorted({r for prob in probs for r in _positions(total, prob)[1:]})
+        for r in ranks if total > 0 else []:
             t = _Target(c, r, fmin, fmax, w_ninf, int(nfin))
-            if total <= 0:
-                t.value = math.nan
-            elif r < w_ninf:
+            if r < w_ninf:
                 t.value = -math.inf
             elif r >= total - w_pinf:
                 t.value = math.inf
@@ -548,14 +549,10 @@ def _order_statistics(ddf, types, wanted, wcol=None):
         results = dask.compute(_reduction(sub, _qpass_part, _qpass_combine, specs, types, wcol))[0]
         for t, res in zip(active, results):
             t.update(res)
-        for t in active:
-            if t.value is None and t.lo == t.hi:
-                t.value = float(t.lo)
         active = [t for t in active if t.value is None]
     for t in targets:
         out[t.col][t.rank] = float(t.value)
-    totals = {c: s[0] for c, s in zip(cols, setup)}
-    return out, totals
+    return out, {c: s[0] for c, s in zip(cols, setup)}
 
 
 def _positions(total, prob):
@@ -593,10 +590,7 @@ def _quantiles(ddf, types, cols, probs, combine_method="interpolate", wcol=None)
                          f"use one of {COMBINE_METHODS}")
     if not cols:
         return {}
-    totals = _totals(ddf, types, cols, wcol)
-    wanted = {c: sorted({p for prob in probs for p in _positions(totals[c], prob)[1:]})
-              for c in cols}
-    stats, totals = _order_statistics(ddf, types, wanted, wcol)
+    stats, totals = _order_statistics(ddf, types, cols, probs, wcol)
     out = {}
     for c in cols:
         res = []
@@ -608,20 +602,6 @@ def _quantiles(ddf, types, cols, probs, combine_method="interpolate", wcol=None)
             res.append(_combine(stats[c][prev], stats[c][nxt], virtual, prev, combine_method))
         out[c] = [float(v) for v in res]
     return out
-
-
-def _totals_part(pdf, cols, types, wcol):
-    out = []
-    for c in cols:
-        v, w = _values_weights(pdf, c, types[c], wcol)
-        out.append(w[~np.isnan(v) & (w > 0)].sum())
-    return np.array(out)
-
-
-def _totals(ddf, types, cols, wcol):
-    sub = ddf[cols + ([wcol] if wcol else [])]
-    totals = dask.compute(_reduction(sub, _totals_part, np.add, cols, types, wcol))[0]
-    return dict(zip(cols, totals))
 
 
 def _check_probs(prob):
@@ -1303,7 +1283,9 @@ def apply(ddf, types, fun, axis=0):
         raise ValueError(f"axis must be 0 or 1, got {axis!r}")
     results = [fun(ddf[c]) for c in types]
     if all(isinstance(r, dd.Series) for r in results):
-        out = dd.concat([r.rename(c) for r, c in zip(results, types)], axis=1)
+        names = list(types)
+        out = results[0].to_frame(name=names[0])
+        out = out.assign(**{c: r for c, r in zip(names[1:], results[1:])})
         out = out.map_partitions(lambda p: p.apply(_as_contract),
                                  meta=out._meta.apply(_as_contract))
         return out, {c: _type_of(out._meta[c].dtype) for c in types}

@@ -102,7 +102,7 @@ class GroupBy:
                 raise ValueError(f"mode() is only allowed on enum columns; {c!r} is {t}")
             if t not in NUMERIC + ("enum",):
                 warnings.warn(f"Column {c} is a {t} column. No groupby operation will be "
-                              "performed on it.", UserWarning, stacklevel=3)
+                              "performed on it.", UserWarning, stacklevel=4)
                 continue
             out.append(c)
         return out

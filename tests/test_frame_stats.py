@@ -409,3 +409,27 @@ def test_apply_columns_and_rows(frame):
     out, t = frame_of(fs.apply(ddf[NUM], num, lambda r: r.x + r.i, axis=1))
     assert t == {"C1": "real"}
     np.testing.assert_array_equal(out["C1"].to_numpy(), (pdf.x + pdf.i).to_numpy())
+
+
+def test_summaries_take_one_compute(frame, monkeypatch):
+    _, ddf = frame
+    calls = []
+    real = dask.compute
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dask, "compute", counting)
+    fs.column_summaries(ddf, TYPES)
+    assert len(calls) == 1
+    calls.clear()
+    fs.mean(ddf, TYPES)
+    assert len(calls) == 1
+
+
+def test_apply_with_unknown_divisions():
+    pdf = make_pdf(n=40)
+    ddf = to_dask(pdf, 3).clear_divisions()
+    out, _ = frame_of(fs.apply(ddf[NUM], {"x": "real", "i": "int"}, lambda c: c + 1))
+    np.testing.assert_array_equal(out.to_numpy(), pdf[NUM].to_numpy() + 1)
