@@ -7,7 +7,9 @@ H2OFrame method of the same name. Functions that return a frame return a new
 
 Statistics are dask reductions: each partition is reduced to a few small numpy
 arrays, the partials are combined in a tree, and many statistics share one
-``dask.compute``. No rows are gathered on the driver.
+``dask.compute``. No rows are gathered on the driver; only results come back, whose
+size is the answer's (the distinct values for ``unique``/``table``, one value-to-rank
+table per column for Spearman correlation).
 
 Exact quantiles (``quantile``, ``median``, ``impute(method="median")``, the MAD of
 ``hist(breaks="fd")``) use histogram refinement: a pass counts the values of every
@@ -558,10 +560,9 @@ def _order_statistics(ddf, types, cols, probs, wcol=None):
 def _positions(total, prob):
     """numpy 'linear' virtual index and its two neighbouring positions."""
     virtual = (total - 1) * prob
-    prev = math.floor(virtual)
-    nxt = prev + 1
+    prev = builtins.max(math.floor(virtual), 0)     # below 0 only for total weight < 1
     last = math.ceil(total) - 1
-    return virtual, float(builtins.min(prev, last)), float(builtins.min(nxt, last))
+    return virtual, float(builtins.min(prev, last)), float(builtins.min(prev + 1, last))
 
 
 def _lerp(a, b, gamma):

@@ -433,3 +433,19 @@ def test_apply_with_unknown_divisions():
     ddf = to_dask(pdf, 3).clear_divisions()
     out, _ = frame_of(fs.apply(ddf[NUM], {"x": "real", "i": "int"}, lambda c: c + 1))
     np.testing.assert_array_equal(out.to_numpy(), pdf[NUM].to_numpy() + 1)
+
+
+def test_hist_plot_adds_widths():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    _, ddf, _ = probe(2)
+    out, t = frame_of(fs.hist(ddf[["y"]], {"y": "int"}, plot=True))
+    assert list(out.columns)[-1] == "widths" and t["widths"] == "real"
+    assert out["widths"].tolist()[1:] == pytest.approx([1.8] * 4)
+
+
+def test_weighted_quantile_with_small_total_weight():
+    pdf = pd.DataFrame({"v": [3.0, 1.0], "w": [0.25, 0.5]})
+    out, _ = frame_of(fs.quantile(to_dask(pdf, 2), {"v": "real", "w": "real"},
+                                  prob=[0, 0.5, 1], weights_column="w"))
+    assert out["vQuantiles"].tolist() == [1.0, 1.0, 1.0]
