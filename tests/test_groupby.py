@@ -142,3 +142,16 @@ def test_group_medians(frame):
     assert out["g"].isna().tolist()[0]
     np.testing.assert_allclose(out[["median_x", "median_i"]].to_numpy()[1:],
                                ref.loc[["a", "b", "c", "d"]].to_numpy())
+
+
+@pytest.mark.parametrize("na", ["all", "rm"])
+def test_median_aggregation(frame, na):
+    pdf, ddf = frame
+    out, types = result(GroupBy(ddf, TYPES, "g").median("x", na=na).count())
+    assert list(out.columns) == ["g", "median_x", "nrow"] and types["median_x"] == "real"
+    grouped = pdf.groupby("g", dropna=False, observed=True)["x"]
+    ref = grouped.median()
+    if na == "all":
+        ref = ref.where(~grouped.apply(lambda v: v.isna().any()))
+    want = [ref[np.nan]] + ref[["a", "b", "c", "d"]].tolist()
+    assert out["median_x"].tolist() == pytest.approx(want, nan_ok=True)
