@@ -63,6 +63,11 @@ def _reduction(ddf, chunk, combine, *args):
     return _tree_reduce([chunk_d(p, *args) for p in ddf.to_delayed()], combine)
 
 
+def _project(ddf, cols):
+    """Only the columns a reduction reads (one column when it only needs row counts)."""
+    return ddf[cols] if cols or len(ddf.columns) == 0 else ddf[[ddf.columns[0]]]
+
+
 def _from_pandas(pdf, types):
     return dd.from_pandas(pdf, npartitions=1, sort=False), dict(types)
 
@@ -149,7 +154,7 @@ def _moments_part(pdf, cols, types):
 
 
 def _moments_delayed(ddf, types, cols):
-    return _reduction(ddf[cols] if cols else ddf, _moments_part, _moments_combine, cols, types)
+    return _reduction(_project(ddf, cols), _moments_part, _moments_combine, cols, types)
 
 
 def _moments(ddf, types, cols):
@@ -190,7 +195,7 @@ def _summary_delayed(ddf, types):
     num = [c for c, t in types.items() if t in NUMERIC]
     other = [c for c, t in types.items() if t not in NUMERIC]
     return (_moments_delayed(ddf, types, num),
-            _reduction(ddf[other] if other else ddf, _levels_chunk, _levels_combine, other))
+            _reduction(_project(ddf, other), _levels_chunk, _levels_combine, other))
 
 
 def _domain(ddf, col):
