@@ -6,6 +6,12 @@ in ``daskml_h2o.estimators`` train with numba kernels per partition.
 """
 __version__ = "0.1.0"
 
+import dask as _dask  # noqa: E402
+
+# Text columns stay Python objects (the frame contract in docs/design.md): dask's automatic
+# conversion to its string dtype would change them under later operations.
+_dask.config.set({"dataframe.convert-string": False})
+
 from daskml_h2o.cluster import cluster, connect, init, shutdown  # noqa: E402
 from daskml_h2o.progress import no_progress, show_progress  # noqa: E402
 from daskml_h2o.frame import H2OFrame, deep_copy  # noqa: E402

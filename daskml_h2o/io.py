@@ -24,7 +24,7 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.utils import read_block
 
 from . import parse
-from .parse import ColumnPlan
+from .parse import ColumnPlan, typed_from_text  # noqa: F401  (H2OFrame(python_obj) parses through io)
 
 _NO_STRING_CONVERSION = {"dataframe.convert-string": False}
 
