@@ -130,6 +130,8 @@ def _delta_error(th1, k1, th0, k0):
 
 @njit(nogil=True, cache=True)
 def _centre(th0, k0, th1, k1):
+    if th0 == th1:  # the weighted mean of equal centres can be off by an ulp; keep it exact
+        return th0
     c = (th0 * k0 + th1 * k1) / (k0 + k1)
     if np.isnan(c) or np.isinf(c):
         return (th0 + th1) / 2.0
