@@ -145,6 +145,16 @@ def test_regression_same_result_for_one_and_many_chunks_and_dask_series():
     assert ser._as_dict() == pytest.approx(one._as_dict(), rel=1e-12, nan_ok=True)
 
 
+def test_unknown_chunk_sizes_from_the_same_frame():
+    y, p = binomial_data(300, distinct=30, seed=21)
+    ddf = dd.from_pandas(pd.DataFrame({"y": y, "p": p}), npartitions=4)
+    m = compute_metrics("binomial", ddf["y"].to_dask_array(), ddf[["p"]].to_dask_array())
+    assert math.isnan(ddf["y"].to_dask_array().chunks[0][0])
+    assert m.auc() == pytest.approx(skm.roc_auc_score(y, p), abs=1e-14)
+    r = compute_metrics("regression", ddf["y"].to_dask_array(), ddf["p"].to_dask_array(), distribution="huber")
+    assert r.mse() == pytest.approx(np.mean((y - p) ** 2), rel=1e-12)
+
+
 def test_regression_api_and_display():
     y, p = regression_data(100)
     m = compute_metrics("regression", darr(y, 30), darr(p, 30), algo="gbm", on="validation_metrics")

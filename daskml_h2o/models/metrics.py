@@ -509,6 +509,7 @@ def _aligned_blocks(arrays):
             raise ValueError("actual, predictions and weights must have the same number of rows "
                              "(got %s and %s)" % (n, a.shape[0]))
     row_chunks = ref.chunks[0]
+    unknown = any(math.isnan(c) for c in row_chunks)
     blocks = []
     for a in arrays:
         if a is None:
@@ -516,8 +517,8 @@ def _aligned_blocks(arrays):
             continue
         if a.ndim == 2 and len(a.chunks[1]) > 1:
             a = a.rechunk({1: -1})
-        if a.chunks[0] != row_chunks:
-            if any(math.isnan(c) for c in row_chunks + a.chunks[0]):
+        if not _same_chunks(a.chunks[0], row_chunks):
+            if unknown or any(math.isnan(c) for c in a.chunks[0]):
                 raise ValueError("actual, predictions and weights have different unknown chunk sizes; "
                                  "call .compute_chunk_sizes() on them or build them from the same frame")
             a = a.rechunk({0: row_chunks})
@@ -525,6 +526,11 @@ def _aligned_blocks(arrays):
         blocks.append(list(d))
     nb = len(row_chunks)
     return [tuple(b[i] if b is not None else None for b in blocks) for i in range(nb)]
+
+
+def _same_chunks(a, b):
+    """Chunk tuples equal, NaN (unknown size) matching NaN: arrays cut from the same frame."""
+    return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b))
 
 
 def _tree_reduce(parts, combine, *args):
@@ -600,6 +606,18 @@ def weighted_quantiles(blocks, probs, total_weight, lo, hi):
 # Finalize: AUC2 curve, threshold table, gains/lift
 # ----------------------------------------------------------------------------------------
 
+# rows of cross_validation_metrics_summary() per kind (spec frame_and_api 12.6); keys of _as_dict()
+CV_SUMMARY_METRICS = {
+    "binomial": ["accuracy", "aic", "auc", "err", "err_count", "f0point5", "f1", "f2", "lift_top_group",
+                 "loglikelihood", "logloss", "max_per_class_error", "mcc", "mean_per_class_accuracy",
+                 "mean_per_class_error", "mse", "pr_auc", "precision", "r2", "recall", "rmse", "specificity"],
+    "multinomial": ["accuracy", "aic", "auc", "err", "err_count", "loglikelihood", "logloss",
+                    "max_per_class_error", "mean_per_class_accuracy", "mean_per_class_error", "mse", "pr_auc",
+                    "r2", "rmse"],
+    "regression": ["aic", "loglikelihood", "mae", "mean_residual_deviance", "mse", "r2", "residual_deviance",
+                   "rmse", "rmsle"],
+}
+
 THRESHOLD_COLUMNS = ["threshold", "f1", "f2", "f0point5", "accuracy", "precision", "recall", "specificity",
                      "absolute_mcc", "min_per_class_accuracy", "mean_per_class_accuracy", "tns", "fns", "fps",
                      "tps", "tnr", "fnr", "fpr", "tpr", "idx"]
@@ -648,8 +666,7 @@ def pr_auc_from_curve(tps, fps):
             area += (tp / P - prevtp / P - b / a * (math.log(a * tp / P + b) - math.log(a * prevtp / P + b))) / a
         else:
             area += (tp / P - prevtp / P) / a
-        prevtp, fp_prev = tp, fp
-        prevfp = fp_prev
+        prevtp, prevfp = tp, fp
     return float(area)
 
 
@@ -769,7 +786,7 @@ def compute_metrics(kind, actual, preds, weights=None, domain=None, distribution
 def _check_1d(a, name):
     if a.ndim != 1 and not (a.ndim == 2 and a.shape[1] == 1):
         raise ValueError("%s must be one column (n,), got shape %s" % (name, a.shape))
-    return a.reshape(-1) if a.ndim == 2 else a
+    return a[:, 0] if a.ndim == 2 else a  # slicing keeps unknown chunk sizes working
 
 
 def _regression(actual, preds, weights, distribution, power, alpha, huber_alpha, label):
@@ -812,7 +829,7 @@ def _binomial(actual, preds, weights, domain, label):
         raise ValueError("binomial predictions must be (n, 2) class probabilities or (n,) p1; got shape %s"
                          % (preds.shape,))
     if preds.ndim == 2 and preds.shape[1] == 1:
-        preds = preds.reshape(-1)
+        preds = preds[:, 0]
     domain = _domain(domain, 2)
     actual, preds, weights = dask.persist(actual, preds, weights)
     blocks = _aligned_blocks([actual, preds, weights])
@@ -1247,6 +1264,8 @@ class H2OBinomialModelMetrics(MetricsBase):
 
     def confusion_matrix(self, metrics=None, thresholds=None):
         table = self._metric_json["thresholds_and_metric_scores"]
+        if table is None or not len(table):
+            return None
         if metrics is None and thresholds is None:
             metrics = ["f1"]
         metrics = [] if metrics is None else (list(metrics) if isinstance(metrics, (list, tuple)) else [metrics])
