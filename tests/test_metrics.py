@@ -522,5 +522,9 @@ def test_bad_input_errors():
         compute_metrics("regression", darr(y, 5), darr(p, 5), distribution="bernoulli")
     with pytest.raises(ValueError, match="domain"):
         compute_metrics("binomial", darr((y > 3).astype(float), 5), darr(p / p.max(), 5), domain=["a"])
+    with pytest.raises(ValueError, match="class index"):
+        compute_metrics("binomial", darr([0.0, 1.0, 2.0], 3), darr([0.1, 0.5, 0.9], 3))
+    with pytest.raises(ValueError, match="class index"):
+        compute_metrics("multinomial", darr([0.0, 3.0], 2), darr(np.full((2, 3), 1 / 3), 2))
     assert isinstance(compute_metrics("binomial", darr((y > 3).astype(float), 5), darr(p / p.max(), 5)),
                       H2OBinomialModelMetrics)

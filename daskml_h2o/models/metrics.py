@@ -93,7 +93,7 @@ def _partial_regression(y, p, w, code, power, alpha, delta):
     return acc
 
 
-# classification partial layout: nobs, sw, sll, sse, ysw, ymean, ym2
+# classification partial layout: nobs, sw, sll, sse, ysw, ymean, ym2, labels out of range
 @njit(nogil=True, cache=True)
 def _class_sums(acc, c, pt, wi):
     err = 1.0 - pt
@@ -106,7 +106,7 @@ def _class_sums(acc, c, pt, wi):
 
 @njit(nogil=True, cache=True)
 def _partial_binomial_kernel(y, P, w):
-    acc = np.zeros(7)
+    acc = np.zeros(8)
     n = y.shape[0]
     keep = np.zeros(n, dtype=np.bool_)
     for i in range(n):
@@ -114,6 +114,9 @@ def _partial_binomial_kernel(y, P, w):
         if not _usable(yi, wi) or np.isnan(P[i, 0]) or np.isnan(P[i, 1]):
             continue
         c = int(yi)
+        if c < 0 or c > 1:
+            acc[7] += 1.0
+            continue
         keep[i] = True
         _class_sums(acc, c, P[i, c], wi)
     return acc, keep
@@ -271,7 +274,7 @@ def _auc_reduce(a_ths, a_sqe, a_tps, a_fps, b_ths, b_sqe, b_tps, b_fps, nbins):
 @njit(nogil=True, cache=True)
 def _partial_multinomial_kernel(y, P, w, topk):
     K = P.shape[1]
-    acc = np.zeros(7)
+    acc = np.zeros(8)
     cm = np.zeros((K, K))
     hits = np.zeros(topk)
     for i in range(y.shape[0]):
@@ -285,6 +288,9 @@ def _partial_multinomial_kernel(y, P, w, topk):
         if bad:
             continue
         c = int(yi)
+        if c < 0 or c >= K:
+            acc[7] += 1.0
+            continue
         pt = P[i, c]
         _class_sums(acc, c, pt, wi)
         best = 0
@@ -404,6 +410,7 @@ def _partial_binomial(y, p, w):
     P = _binomial_probs(p)
     w = _weights_or_ones(w, y.shape[0])
     acc, keep = _partial_binomial_kernel(y, P, w)
+    _check_labels(acc, y, 2)
     p1 = P[keep, 1]
     bins = _auc_histogram(p1, y[keep], w[keep], NBINS)
     lo = p1.min() if p1.size else np.inf
@@ -411,9 +418,18 @@ def _partial_binomial(y, p, w):
     return {"acc": acc, "bins": bins, "range": np.array([lo, hi])}
 
 
+def _check_labels(acc, y, k):
+    if acc[7] > 0:
+        bad = y[~np.isnan(y) & ((y < 0) | (y >= k))]
+        raise ValueError("actual holds class index %r outside 0..%d: pass the response as class indices "
+                         "of the domain (NaN for NA)" % (float(bad[0]) if bad.size else None, k - 1))
+
+
 def _partial_multinomial(y, p, w, topk):
     y = _f64(y).reshape(-1)
-    acc, cm, hits = _partial_multinomial_kernel(y, _f64(p), _weights_or_ones(w, y.shape[0]), topk)
+    p = _f64(p)
+    acc, cm, hits = _partial_multinomial_kernel(y, p, _weights_or_ones(w, y.shape[0]), topk)
+    _check_labels(acc, y, p.shape[1])
     return {"acc": acc, "cm": cm, "hits": hits}
 
 
@@ -444,6 +460,7 @@ def _combine_acc(a, b, kind):
     else:
         out[:4] += b[:4]
         _merge_welford(out, b, 4, 5, 6)
+        out[7] += b[7]
     return out
 
 
@@ -840,7 +857,7 @@ def _binomial(actual, preds, weights, domain, label):
         p1 = preds if preds.ndim == 1 else preds[:, -1]
         p1 = da.where(da.isnan(actual), np.nan, p1)
         gl_blocks = _aligned_blocks([actual, p1, weights])
-        pos_w = acc[5] * acc[4]  # weighted mean of 0/1 actual x total weight
+        pos_w = float(np.sum(res["bins"][2]))
         gains = _gains_lift_table(gl_blocks, res["range"], acc[1], pos_w)
     return H2OBinomialModelMetrics._from_parts(acc, res["bins"], gains, domain, **label)
 
