@@ -300,6 +300,21 @@ def test_weighted_binomial_matches_real_h2o():
     assert cm == [[2514, 1380], [391, 1710]]
 
 
+def test_gains_lift_with_few_distinct_predictions_matches_real_h2o():
+    rng = np.random.default_rng(11)
+    y = (rng.random(1000) < 0.4).astype(float)
+    p = np.round(np.clip(0.4 + 0.3 * (y - 0.4) + 0.25 * rng.standard_normal(1000), 0.0, 1.0) * 6) / 6
+    m = compute_metrics("binomial", darr(y, 300), darr(p, 300))
+    assert m.auc() == pytest.approx(0.8024592207494963, abs=1e-15)
+    gl = m.gains_lift()
+    assert gl["cumulative_data_fraction"] == pytest.approx([0.044, 0.122, 0.272, 0.482, 0.691, 0.869, 1.0])
+    assert gl["lower_threshold"] == pytest.approx([1.0, 5 / 6, 4 / 6, 0.5, 2 / 6, 1 / 6, 0.0])
+    assert gl["lift"] == pytest.approx([2.1290185224611453, 1.9816249324446047, 1.6237314597970336,
+                                        1.2601762016281923, 0.6947323599610054, 0.4736468173565245,
+                                        0.10726352861254626], rel=1e-13)
+    assert gl["kolmogorov_smirnov"][3] == pytest.approx(0.4789533700356805, rel=1e-13)
+
+
 def test_binomial_threshold_methods_and_confusion_matrix():
     y, p = binomial_data(500, distinct=80, seed=11)
     m = compute_metrics("binomial", darr(y, 100), darr(p, 100), domain=["No", "Yes"])

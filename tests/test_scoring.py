@@ -184,6 +184,7 @@ def test_regression_history_values():
 
 def test_formatting():
     assert format_duration(0.35) == " 0.350 sec"
+    assert format_duration(0.04) == " 0.040 sec"  # as in a real H2O 3.46 GBM scoring history
     assert format_duration(62.345) == " 1 min  2.345 sec"
     assert format_duration(3723.456) == " 1:02:03.456"
     assert format_speed(1234.7) == "1234 obs/sec"
