@@ -518,7 +518,7 @@ def test_two_dim_table():
     assert list(t.as_data_frame().columns) == ["name", "value"]
     assert len(t[1:]) == 1
     text = str(t)
-    assert text.splitlines()[0] == "Scores:" and "name" in text.splitlines()[1]
+    assert text.splitlines()[0] == "Scores" and "name" in text.splitlines()[1]
     with pytest.raises(KeyError):
         t["missing"]
     with pytest.raises(ValueError):

@@ -1136,7 +1136,8 @@ def _multinomial_cm_table(cm, domain):
 def _hit_ratio_table(hits, sw):
     ratios = np.cumsum(hits) / sw if sw > 0 else np.full(hits.shape, np.nan)
     rows = [[k + 1, float(r)] for k, r in enumerate(ratios)]
-    return H2OTwoDimTable(table_header="Top-%d Hit Ratios" % len(hits), col_header=["k", "hit_ratio"],
+    return H2OTwoDimTable(table_header="Top-%d Hit Ratios" % len(hits), table_description="",
+                          col_header=["k", "hit_ratio"],
                           cell_values=rows)
 
 
