@@ -511,6 +511,18 @@ def test_weighted_quantiles_exact():
     np.testing.assert_allclose(qw, np.quantile(rep, probs), rtol=1e-15)
 
 
+def test_metrics_objects_pickle_and_rebuild():
+    import pickle
+
+    from daskml_h2o.models.metrics import make_metrics_object
+    y, p = binomial_data(200, distinct=20, seed=30)
+    m = compute_metrics("binomial", darr(y, 50), darr(p, 50), algo="deeplearning")
+    back = pickle.loads(pickle.dumps(m))
+    assert back.auc() == m.auc() and back.F1() == m.F1() and str(back) == str(m)
+    again = make_metrics_object("binomial", m._metric_json, algo="deeplearning", on="validation_metrics")
+    assert again.auc() == m.auc() and "** Reported on validation data. **" in str(again)
+
+
 def test_two_dim_table():
     t = H2OTwoDimTable(table_header="Scores", col_header=["name", "value"], cell_values=[["a", 1.5], ["b", 2.0]])
     assert t["value"] == [1.5, 2.0] and t[0] == ["a", "b"] and t[-1] == [1.5, 2.0]
