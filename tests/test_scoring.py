@@ -15,6 +15,7 @@ from daskml_h2o.models.scoring import (
     metric_columns,
     metric_more_is_better,
     metric_value,
+    model_loss,
     resolve_stopping_metric,
     scoring_columns,
     stop_early,
@@ -170,6 +171,23 @@ def test_scoring_history_frame_and_metric_values():
     assert metric_value(m, "misclassification") == m["err"]
     assert metric_value(m, "lift_top_group") == m["lift_top_group"]
     assert math.isnan(metric_value(m, "deviance"))
+
+
+def test_model_loss_for_best_model_choice():
+    rng = np.random.default_rng(1)
+    y = (rng.random(200) < 0.5).astype(float)
+    p = np.clip(0.5 + 0.3 * (y - 0.5) + 0.2 * rng.standard_normal(200), 0.01, 0.99)
+    m = compute_metrics("binomial", da.from_array(y, chunks=50), da.from_array(p, chunks=50))
+    f32 = lambda v: float(np.float32(v))
+    assert model_loss(m, "AUTO", "binomial") == f32(m.logloss())
+    assert model_loss(m, "RMSE", "binomial") == f32(m.logloss())  # not in H2O's switch: falls back
+    assert model_loss(m, "AUC", "binomial") == f32(1 - m.auc())
+    assert model_loss(m, "AUCPR", "binomial") == f32(1 - m.aucpr())
+    assert model_loss(m, "lift_top_group", "binomial") == f32(m["lift_top_group"])
+    assert model_loss(m, "misclassification", "binomial") == f32(m["err"])
+    r = compute_metrics("regression", da.from_array(y, chunks=50), da.from_array(p, chunks=50))
+    assert model_loss(r, "auto", "regression") == f32(r.mean_residual_deviance())
+    assert model_loss(r, "MAE", "regression") == f32(r.mae())
 
 
 def test_regression_history_values():
