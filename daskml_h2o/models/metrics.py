@@ -8,10 +8,13 @@ the result into ``H2OBinomialModelMetrics`` / ``H2OMultinomialModelMetrics`` /
 Only two things need extra passes over the (persisted) predictions: the exact quantiles
 of p1 that bound the gains/lift groups, and the Huber delta (a quantile of |y - yhat|).
 
-Binomial AUC follows H2O's AUC2: a histogram of at most 400 bins whose centre is the mean
-prediction, holding weighted positive and negative counts; when there are too many bins
-the adjacent pair whose merge gives the least squared error is merged (bins equal as
-float32 merge first, for free). Everything threshold-based is read off those bins.
+Binomial AUC follows H2O's AUC2: per chunk, rows are inserted in order into an online
+histogram of at most 400 bins (centre = mean prediction, weighted positive and negative
+counts); a new point folds into a neighbour when that is cheaper than the best merge,
+otherwise the adjacent pair whose merge gives the least squared error is merged (bins
+equal as float32 merge first, for free). Chunk histograms merge the same way in chunk
+order. On one chunk this reproduces H2O's bins exactly; with <= 400 distinct predictions
+everything is exact for any chunking. Everything threshold-based is read off the bins.
 """
 import math
 
