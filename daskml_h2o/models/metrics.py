@@ -8,10 +8,13 @@ the result into ``H2OBinomialModelMetrics`` / ``H2OMultinomialModelMetrics`` /
 Only two things need extra passes over the (persisted) predictions: the exact quantiles
 of p1 that bound the gains/lift groups, and the Huber delta (a quantile of |y - yhat|).
 
-Binomial AUC follows H2O's AUC2: a histogram of at most 400 bins whose centre is the mean
-prediction, holding weighted positive and negative counts; when there are too many bins
-the adjacent pair whose merge gives the least squared error is merged (bins equal as
-float32 merge first, for free). Everything threshold-based is read off those bins.
+Binomial AUC follows H2O's AUC2: per chunk, rows are inserted in order into an online
+histogram of at most 400 bins (centre = mean prediction, weighted positive and negative
+counts); a new point folds into a neighbour when that is cheaper than the best merge,
+otherwise the adjacent pair whose merge gives the least squared error is merged (bins
+equal as float32 merge first, for free). Chunk histograms merge the same way in chunk
+order. On one chunk this reproduces H2O's bins exactly; with <= 400 distinct predictions
+everything is exact for any chunking. Everything threshold-based is read off the bins.
 """
 import math
 
@@ -93,7 +96,7 @@ def _partial_regression(y, p, w, code, power, alpha, delta):
     return acc
 
 
-# classification partial layout: nobs, sw, sll, sse, ysw, ymean, ym2
+# classification partial layout: nobs, sw, sll, sse, ysw, ymean, ym2, labels out of range
 @njit(nogil=True, cache=True)
 def _class_sums(acc, c, pt, wi):
     err = 1.0 - pt
@@ -106,7 +109,7 @@ def _class_sums(acc, c, pt, wi):
 
 @njit(nogil=True, cache=True)
 def _partial_binomial_kernel(y, P, w):
-    acc = np.zeros(7)
+    acc = np.zeros(8)
     n = y.shape[0]
     keep = np.zeros(n, dtype=np.bool_)
     for i in range(n):
@@ -114,6 +117,9 @@ def _partial_binomial_kernel(y, P, w):
         if not _usable(yi, wi) or np.isnan(P[i, 0]) or np.isnan(P[i, 1]):
             continue
         c = int(yi)
+        if c < 0 or c > 1:
+            acc[7] += 1.0
+            continue
         keep[i] = True
         _class_sums(acc, c, P[i, c], wi)
     return acc, keep
@@ -130,6 +136,8 @@ def _delta_error(th1, k1, th0, k0):
 
 @njit(nogil=True, cache=True)
 def _centre(th0, k0, th1, k1):
+    if th0 == th1:  # the weighted mean of equal centres can be off by an ulp; keep it exact
+        return th0
     c = (th0 * k0 + th1 * k1) / (k0 + k1)
     if np.isnan(c) or np.isinf(c):
         return (th0 + th1) / 2.0
@@ -269,7 +277,7 @@ def _auc_reduce(a_ths, a_sqe, a_tps, a_fps, b_ths, b_sqe, b_tps, b_fps, nbins):
 @njit(nogil=True, cache=True)
 def _partial_multinomial_kernel(y, P, w, topk):
     K = P.shape[1]
-    acc = np.zeros(7)
+    acc = np.zeros(8)
     cm = np.zeros((K, K))
     hits = np.zeros(topk)
     for i in range(y.shape[0]):
@@ -283,6 +291,9 @@ def _partial_multinomial_kernel(y, P, w, topk):
         if bad:
             continue
         c = int(yi)
+        if c < 0 or c >= K:
+            acc[7] += 1.0
+            continue
         pt = P[i, c]
         _class_sums(acc, c, pt, wi)
         best = 0
@@ -402,6 +413,7 @@ def _partial_binomial(y, p, w):
     P = _binomial_probs(p)
     w = _weights_or_ones(w, y.shape[0])
     acc, keep = _partial_binomial_kernel(y, P, w)
+    _check_labels(acc, y, 2)
     p1 = P[keep, 1]
     bins = _auc_histogram(p1, y[keep], w[keep], NBINS)
     lo = p1.min() if p1.size else np.inf
@@ -409,9 +421,18 @@ def _partial_binomial(y, p, w):
     return {"acc": acc, "bins": bins, "range": np.array([lo, hi])}
 
 
+def _check_labels(acc, y, k):
+    if acc[7] > 0:
+        bad = y[~np.isnan(y) & ((y < 0) | (y >= k))]
+        raise ValueError("actual holds class index %r outside 0..%d: pass the response as class indices "
+                         "of the domain (NaN for NA)" % (float(bad[0]) if bad.size else None, k - 1))
+
+
 def _partial_multinomial(y, p, w, topk):
     y = _f64(y).reshape(-1)
-    acc, cm, hits = _partial_multinomial_kernel(y, _f64(p), _weights_or_ones(w, y.shape[0]), topk)
+    p = _f64(p)
+    acc, cm, hits = _partial_multinomial_kernel(y, p, _weights_or_ones(w, y.shape[0]), topk)
+    _check_labels(acc, y, p.shape[1])
     return {"acc": acc, "cm": cm, "hits": hits}
 
 
@@ -442,6 +463,7 @@ def _combine_acc(a, b, kind):
     else:
         out[:4] += b[:4]
         _merge_welford(out, b, 4, 5, 6)
+        out[7] += b[7]
     return out
 
 
@@ -507,6 +529,7 @@ def _aligned_blocks(arrays):
             raise ValueError("actual, predictions and weights must have the same number of rows "
                              "(got %s and %s)" % (n, a.shape[0]))
     row_chunks = ref.chunks[0]
+    unknown = any(math.isnan(c) for c in row_chunks)
     blocks = []
     for a in arrays:
         if a is None:
@@ -514,8 +537,8 @@ def _aligned_blocks(arrays):
             continue
         if a.ndim == 2 and len(a.chunks[1]) > 1:
             a = a.rechunk({1: -1})
-        if a.chunks[0] != row_chunks:
-            if any(math.isnan(c) for c in row_chunks + a.chunks[0]):
+        if not _same_chunks(a.chunks[0], row_chunks):
+            if unknown or any(math.isnan(c) for c in a.chunks[0]):
                 raise ValueError("actual, predictions and weights have different unknown chunk sizes; "
                                  "call .compute_chunk_sizes() on them or build them from the same frame")
             a = a.rechunk({0: row_chunks})
@@ -523,6 +546,11 @@ def _aligned_blocks(arrays):
         blocks.append(list(d))
     nb = len(row_chunks)
     return [tuple(b[i] if b is not None else None for b in blocks) for i in range(nb)]
+
+
+def _same_chunks(a, b):
+    """Chunk tuples equal, NaN (unknown size) matching NaN: arrays cut from the same frame."""
+    return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b))
 
 
 def _tree_reduce(parts, combine, *args):
@@ -598,6 +626,18 @@ def weighted_quantiles(blocks, probs, total_weight, lo, hi):
 # Finalize: AUC2 curve, threshold table, gains/lift
 # ----------------------------------------------------------------------------------------
 
+# rows of cross_validation_metrics_summary() per kind (spec frame_and_api 12.6); keys of _as_dict()
+CV_SUMMARY_METRICS = {
+    "binomial": ["accuracy", "aic", "auc", "err", "err_count", "f0point5", "f1", "f2", "lift_top_group",
+                 "loglikelihood", "logloss", "max_per_class_error", "mcc", "mean_per_class_accuracy",
+                 "mean_per_class_error", "mse", "pr_auc", "precision", "r2", "recall", "rmse", "specificity"],
+    "multinomial": ["accuracy", "aic", "auc", "err", "err_count", "loglikelihood", "logloss",
+                    "max_per_class_error", "mean_per_class_accuracy", "mean_per_class_error", "mse", "pr_auc",
+                    "r2", "rmse"],
+    "regression": ["aic", "loglikelihood", "mae", "mean_residual_deviance", "mse", "r2", "residual_deviance",
+                   "rmse", "rmsle"],
+}
+
 THRESHOLD_COLUMNS = ["threshold", "f1", "f2", "f0point5", "accuracy", "precision", "recall", "specificity",
                      "absolute_mcc", "min_per_class_accuracy", "mean_per_class_accuracy", "tns", "fns", "fps",
                      "tps", "tnr", "fnr", "fpr", "tpr", "idx"]
@@ -646,8 +686,7 @@ def pr_auc_from_curve(tps, fps):
             area += (tp / P - prevtp / P - b / a * (math.log(a * tp / P + b) - math.log(a * prevtp / P + b))) / a
         else:
             area += (tp / P - prevtp / P) / a
-        prevtp, fp_prev = tp, fp
-        prevfp = fp_prev
+        prevtp, prevfp = tp, fp
     return float(area)
 
 
@@ -767,7 +806,7 @@ def compute_metrics(kind, actual, preds, weights=None, domain=None, distribution
 def _check_1d(a, name):
     if a.ndim != 1 and not (a.ndim == 2 and a.shape[1] == 1):
         raise ValueError("%s must be one column (n,), got shape %s" % (name, a.shape))
-    return a.reshape(-1) if a.ndim == 2 else a
+    return a[:, 0] if a.ndim == 2 else a  # slicing keeps unknown chunk sizes working
 
 
 def _regression(actual, preds, weights, distribution, power, alpha, huber_alpha, label):
@@ -810,7 +849,7 @@ def _binomial(actual, preds, weights, domain, label):
         raise ValueError("binomial predictions must be (n, 2) class probabilities or (n,) p1; got shape %s"
                          % (preds.shape,))
     if preds.ndim == 2 and preds.shape[1] == 1:
-        preds = preds.reshape(-1)
+        preds = preds[:, 0]
     domain = _domain(domain, 2)
     actual, preds, weights = dask.persist(actual, preds, weights)
     blocks = _aligned_blocks([actual, preds, weights])
@@ -821,7 +860,7 @@ def _binomial(actual, preds, weights, domain, label):
         p1 = preds if preds.ndim == 1 else preds[:, -1]
         p1 = da.where(da.isnan(actual), np.nan, p1)
         gl_blocks = _aligned_blocks([actual, p1, weights])
-        pos_w = acc[5] * acc[4]  # weighted mean of 0/1 actual x total weight
+        pos_w = float(np.sum(res["bins"][2]))
         gains = _gains_lift_table(gl_blocks, res["range"], acc[1], pos_w)
     return H2OBinomialModelMetrics._from_parts(acc, res["bins"], gains, domain, **label)
 
@@ -1100,7 +1139,8 @@ def _multinomial_cm_table(cm, domain):
 def _hit_ratio_table(hits, sw):
     ratios = np.cumsum(hits) / sw if sw > 0 else np.full(hits.shape, np.nan)
     rows = [[k + 1, float(r)] for k, r in enumerate(ratios)]
-    return H2OTwoDimTable(table_header="Top-%d Hit Ratios" % len(hits), col_header=["k", "hit_ratio"],
+    return H2OTwoDimTable(table_header="Top-%d Hit Ratios" % len(hits), table_description="",
+                          col_header=["k", "hit_ratio"],
                           cell_values=rows)
 
 
@@ -1245,6 +1285,8 @@ class H2OBinomialModelMetrics(MetricsBase):
 
     def confusion_matrix(self, metrics=None, thresholds=None):
         table = self._metric_json["thresholds_and_metric_scores"]
+        if table is None or not len(table):
+            return None
         if metrics is None and thresholds is None:
             metrics = ["f1"]
         metrics = [] if metrics is None else (list(metrics) if isinstance(metrics, (list, tuple)) else [metrics])

@@ -93,6 +93,24 @@ def metric_value(metrics, name):
     return float("nan") if value is None else float(value)
 
 
+def model_loss(metrics, stopping_metric, kind):
+    """Deep Learning's "lower is better" loss that picks the best model (H2O's Model.loss()), float32.
+
+    AUC and AUCPR count as 1 - value; lift_top_group is taken as it is (H2O does the same);
+    AUTO -- and RMSE, which H2O's switch does not list -- fall back to logloss (classification),
+    MSE (autoencoder) or deviance (regression).
+    """
+    key = _BY_MANGLED.get(mangle(stopping_metric if stopping_metric is not None else "auto"))
+    if key in ("auc", "aucpr"):
+        value = 1.0 - metric_value(metrics, key)
+    elif key is None or key == "rmse":
+        fallback = {"autoencoder": "mse", "regression": "deviance"}.get(kind, "logloss")
+        value = metric_value(metrics, fallback)
+    else:
+        value = metric_value(metrics, key)
+    return float(np.float32(value))
+
+
 def stop_early(metric_values, stopping_rounds, more_is_better, stopping_tolerance, metric=None):
     """H2O's early-stopping test over the metric of every scoring event so far (oldest first).
 

@@ -17,7 +17,7 @@ def _cell_text(value):
     if isinstance(value, (float, np.floating)):
         if math.isnan(value):
             return "nan"
-        return "%.8g" % value if abs(value) < 1e16 else repr(float(value))
+        return "%g" % value  # the h2o client prints tables with tabulate's default "g" format
     return str(value)
 
 
@@ -116,9 +116,9 @@ class H2OTwoDimTable:
     def _caption(self):
         if self._table_header is None:
             return None
-        if self._table_description:
-            return "%s: %s" % (self._table_header, self._table_description)
-        return "%s:" % self._table_header
+        if self._table_description is None:
+            return self._table_header
+        return "%s: %s" % (self._table_header, self._table_description)
 
     def to_str(self, rows=20):
         shown = self._cell_values if rows is None or len(self._cell_values) <= rows else self._cell_values[:rows]
