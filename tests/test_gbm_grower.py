@@ -230,3 +230,66 @@ def test_classification_parity_with_sklearn():
     ours, theirs = both(10)
     assert np.abs(ours - theirs).mean() < 0.02
     assert np.abs(ours - theirs).max() < 0.1
+
+
+# ----------------------------------------------------------------------------- UniformAdaptive
+
+def _adaptive_data(n=800, seed=21):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.integers(0, 10, n), rng.normal(size=n),
+                         rng.integers(0, 6, n)]).astype(float)
+    X[rng.random(n) < 0.1, 1] = np.nan
+    X[rng.random(n) < 0.05, 2] = np.nan
+    y = (X[:, 0] >= 7) * 2.0 + np.nan_to_num(X[:, 1], nan=1.0) \
+        + np.isin(X[:, 2], [1, 3]) * 1.5 + 0.1 * rng.normal(size=n)
+    return X, y, B.adaptive_spec_from_data(X, is_cat=[0, 0, 1])
+
+
+def test_adaptive_trees_follow_h2o_thresholds_and_chunking_invariance():
+    X, y, aspec = _adaptive_data()
+    params = dict(ntrees=4, max_depth=3, min_rows=10)
+    one = G.fit_reference([np.asfortranarray(X)], [y], [None], params, aspec)
+    two = G.fit_reference([np.asfortranarray(X[:333]), np.asfortranarray(X[333:])],
+                          [y[:333], y[333:]], [None, None], params, aspec)
+    _assert_same_trees(one, two)
+    root = one.trees[0][0].nodes[0]
+    # integer column, one bin per value: threshold halfway between 6 and 7
+    assert root["feature"] == 0 and root["threshold"] == 6.5 and root["kind"] == T.RANGE
+    np.testing.assert_allclose(one.scores[0][:, 0],
+                               one.init_f + T.predict_raw([r[0] for r in one.trees], X),
+                               rtol=1e-5, atol=1e-5)
+    kinds = np.concatenate([r[0].nodes["kind"] for r in one.trees])
+    assert (kinds == T.BITSET).any()
+    for (tree,) in one.trees:
+        for nd in tree.nodes[tree.nodes["kind"] == T.BITSET]:
+            bits = tree.bitsets[nd["bitset_start"]:nd["bitset_start"] + nd["bitset_len"]]
+            assert len(bits) == 6 and 0 < bits.sum() < 6
+
+
+def test_adaptive_real_column_threshold_is_between_occupied_bins():
+    rng = np.random.default_rng(22)
+    x = np.concatenate([rng.uniform(0, 1, 200), rng.uniform(3, 4, 200)])
+    y = (x > 2).astype(float) + 0.01 * rng.normal(size=400)
+    X = x[:, None]
+    aspec = B.adaptive_spec_from_data(X)
+    fit = G.fit_reference([X], [y], [None], dict(ntrees=1, max_depth=1), aspec)
+    t = fit.trees[0][0].nodes[0]["threshold"]
+    # the gap (1, 3) holds empty bins: the threshold sits halfway across it
+    assert 1.9 < t < 2.1
+    assert t == float(np.float32(t))
+
+
+def test_adaptive_equals_global_bins_on_small_integer_data():
+    rng = np.random.default_rng(23)
+    X = rng.integers(0, 8, (600, 3)).astype(float)
+    y = np.sin(X[:, 0]) + 0.3 * X[:, 1] + 0.2 * rng.normal(size=600)
+    params = dict(ntrees=5, max_depth=3, min_rows=10)
+    aspec = B.adaptive_spec_from_data(X)
+    spec = B.spec_from_data(X, max_bins=255)
+    a = G.fit_reference([np.asfortranarray(X)], [y], [None], params, aspec)
+    g = G.fit_reference([B.bin_matrix(X, spec)], [y], [None], params, spec)
+    # one bin per value in both: the same partitions are searched, thresholds are k + 0.5
+    for (ta,), (tg,) in zip(a.trees, g.trees):
+        np.testing.assert_array_equal(ta.nodes["feature"], tg.nodes["feature"])
+        np.testing.assert_array_equal(ta.nodes["threshold"], tg.nodes["threshold"])
+    np.testing.assert_allclose(a.scores[0], g.scores[0], atol=1e-6)
