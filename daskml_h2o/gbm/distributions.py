@@ -53,7 +53,8 @@ def check_distribution(dist, response_kind, nclasses, y_min, tweedie_power=1.5,
     dist_code(key)
     if key == "bernoulli" and (response_kind != "categorical" or nclasses != 2):
         raise ValueError("distribution='bernoulli' needs a categorical response with exactly 2 "
-                         f"levels (got {response_kind} with {nclasses}); convert it with asfactor() "
+                         f"levels (got {response_kind} with {nclasses}); convert it with "
+                         "asfactor() "
                          "or use multinomial/gaussian")
     if key == "quasibinomial" and (response_kind != "numeric" or nclasses != 2):
         raise ValueError("distribution='quasibinomial' needs a numeric response with exactly 2 "

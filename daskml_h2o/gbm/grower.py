@@ -382,7 +382,7 @@ class AdaptiveTreeBuilder(TreeBuilder):
 
     def _children_created(self, nd, slot, hist):
         _, minmax = hist
-        spec, p = self.spec, self.params
+        spec = self.spec
         node = self.nodes[nd]
         p_lo, p_ex, _, p_has = self.ranges[nd]
         _, _, p_nbins = (a[slot] for a in self.slot_bins)

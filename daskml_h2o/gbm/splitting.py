@@ -207,8 +207,8 @@ def find_splits(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi):
     """find_node_split for every slot of a level's histograms (S, F, B, 3).
 
     n_bins, cat_direct and feat_mask are (S, F): with per-node adaptive histograms
-    every slot has its own bin counts. Returns arrays over slots: feature (-1 = no split), bin, nasplit, is_bitset,
-    stats (S, N_STATS), bitsets (S, B) uint8.
+    every slot has its own bin counts. Returns arrays over slots: feature (-1 = no
+    split), bin, nasplit, is_bitset, stats (S, N_STATS), bitsets (S, B) uint8.
     """
     ns, _, nbt, _ = hist.shape
     feature = np.full(ns, -1, dtype=np.int32)
@@ -218,8 +218,8 @@ def find_splits(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi):
     stats = np.zeros((ns, N_STATS))
     bitsets = np.zeros((ns, nbt), dtype=np.uint8)
     for s in range(ns):
-        f, b, na, bits, st = find_node_split(hist[s], n_bins[s], cat_direct[s], feat_mask[s], na_slot,
-                                             min_rows, msi, bitsets[s])
+        f, b, na, bits, st = find_node_split(hist[s], n_bins[s], cat_direct[s], feat_mask[s],
+                                             na_slot, min_rows, msi, bitsets[s])
         feature[s], bins[s], nasplit[s], is_bits[s] = f, b, na, bits
         stats[s] = st
     return feature, bins, nasplit, is_bits, stats, bitsets
