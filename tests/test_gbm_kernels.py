@@ -164,6 +164,13 @@ def test_quantile_and_huber_leaves():
         assert g[j] == pytest.approx(expect)
 
 
+def test_log_link_leaf_of_all_zero_counts_is_floored():
+    assert float(D.newton_gamma(D.POISSON, 0.0, 3.0)) == -19.0
+    assert float(D.newton_gamma(D.POISSON, 1.0, 0.0)) == 0.0
+    v = D.finish_leaf_values(D.GAUSSIAN, np.array([2e4, -np.inf]), 1.0)
+    np.testing.assert_array_equal(v, np.float32([2e4, -1e4]))
+
+
 def test_log_leaf_truncation():
     v = D.truncate_log_leaves(D.POISSON, np.array([25.0, -30.0, 1.0]), np.array([0, 0, 0.0]),
                               np.array([0, 0, 0.0]))
