@@ -24,7 +24,7 @@ from .histogram import (SUM_DEN, SUM_FMAX, SUM_FMIN, SUM_NUM, SUM_W, SUM_WZ,
                         adaptive_level_step, combine_minmax, combine_node_sums, level_step,
                         sum_histograms)
 from .splitting import (NA_LEFT, NA_NONE, NA_VS_REST, ST_SE_BEFORE, ST_SE_LEFT, ST_SE_RIGHT,
-                        ST_W_LEFT, ST_W_RIGHT, find_splits, round_histograms, splittable)
+                        ST_W_LEFT, ST_W_RIGHT, find_splits, round_histograms)
 from .tree import BITSET, LEAF, NA_VS_REST as K_NA_VS_REST, NODE_DTYPE, RANGE, Tree, tree_arrays
 
 LevelPlan = namedtuple("LevelPlan", ["route", "slot_of_node", "n_slots", "n_nodes", "first",
@@ -228,19 +228,23 @@ class TreeBuilder:
 
     # -- split search
 
-    def _column_masks(self, hist, n_bins, has, na_slot):
+    def _column_masks(self, hist, has, na_slot):
         p, nf = self.params, self.spec.n_features
         mtry = max(1, math.floor(p.col_sample_rate * p.col_sample_rate_per_tree * nf))
-        masks = np.zeros((len(self.open), nf), dtype=bool)
+        # splittable: >= 2 non-empty bins, or at the root one bin plus NAs (NA is a value)
+        nonempty = (hist[:, :, :na_slot, 0] > 0).sum(axis=2)
+        root = np.array([self.nodes[nd]["depth"] == 0 for nd in self.open])[:, None]
+        ok = (nonempty >= 2) | (root & (nonempty == 1) & (hist[:, :, na_slot, 0] > 0))
+        ok &= has & self.tree_cols[None, :]
         for s, nd in enumerate(self.open):
             depth = self.nodes[nd]["depth"]
-            cand = [f for f in range(nf) if self.tree_cols[f] and has[s, f]
-                    and splittable(hist[s, f], n_bins[s, f], na_slot, depth == 0)]
             k = min(nf, max(1, math.floor(mtry * p.col_sample_rate_change_per_level ** depth)))
+            cand = np.flatnonzero(ok[s])
             if k < len(cand):
-                cand = np.sort(self.rng.choice(np.asarray(cand), size=k, replace=False))
-            masks[s, list(cand)] = True
-        return masks
+                keep = np.sort(self.rng.choice(cand, size=k, replace=False))
+                ok[s] = False
+                ok[s, keep] = True
+        return ok
 
     def decide(self, hist, node_sums):
         """Add the pass's node sums; split the open nodes; return the next plan or None."""
@@ -251,7 +255,7 @@ class TreeBuilder:
         hist = round_histograms(hist[0] if isinstance(hist, tuple) else hist)
         self._hist = hist
         n_bins, cat_direct, has, na_slot = self._layout(hist)
-        masks = self._column_masks(hist, n_bins, has, na_slot)
+        masks = self._column_masks(hist, has, na_slot)
         p = self.params
         feature, bins, nasplit, is_bits, stats, bitsets = find_splits(
             hist, n_bins, cat_direct, masks, na_slot, p.min_rows, p.min_split_improvement)
@@ -458,20 +462,19 @@ FIT_DEFAULTS = dict(distribution="gaussian", nclasses=1, ntrees=50, max_depth=5,
                     quantile_alpha=0.5, huber_alpha=0.9, max_abs_leafnode_pred=np.inf)
 
 
-def _leaf_values(dist, builder, node_ids, d_list, w_list, lr, nclasses, p, delta):
-    stats = builder.leaf_stats()
-    if dist in D.QUANTILE_LEAVES:
-        gam = D.quantile_leaf_gammas(dist, np.concatenate(node_ids), np.concatenate(d_list),
-                                     np.concatenate(w_list), len(stats), p["quantile_alpha"],
-                                     delta)
-    else:
-        gam = D.newton_gamma(dist, stats[:, SUM_NUM], stats[:, SUM_DEN])
-    m_classes = nclasses if dist == D.MULTINOMIAL else 1
-    vals = D.finish_leaf_values(dist, gam, lr, m_classes)
+def leaf_values(dist, stats, lr, nclasses=1, max_abs_leafnode_pred=np.inf, gammas=None):
+    """Leaf values (float32, per node position) from builder.leaf_stats().
+
+    Newton leaves come from the stats; laplace/quantile/huber pass their per-node
+    ``gammas`` (distributions.quantile_leaf_gammas over all rows, out-of-bag included).
+    Includes the learning rate, H2O's clipping and the ±19 log-link truncation.
+    """
+    if gammas is None:
+        gammas = D.newton_gamma(dist, stats[:, SUM_NUM], stats[:, SUM_DEN])
+    vals = D.finish_leaf_values(dist, gammas, lr, nclasses if dist == D.MULTINOMIAL else 1)
     fin = np.isfinite(stats[:, SUM_FMIN])
     vals[fin] = D.truncate_log_leaves(dist, vals[fin], stats[fin, SUM_FMIN], stats[fin, SUM_FMAX])
-    cap = p["max_abs_leafnode_pred"]
-    return np.clip(vals, -cap, cap).astype(np.float32)
+    return np.clip(vals, -max_abs_leafnode_pred, max_abs_leafnode_pred).astype(np.float32)
 
 
 def fit_reference(X_list, y_list, w_list, params, spec, offset_list=None):
@@ -533,8 +536,14 @@ def fit_reference(X_list, y_list, w_list, params, spec, offset_list=None):
             chunks = [chunk_tree_inputs(X, dist, y, r[:, k], l[:, k], wb, p["tweedie_power"])
                       for X, y, r, l, wb in zip(X_list, ys, res, links, inbag)]
             builder, node_ids = grow_tree(chunks, spec, gp, tree_rng, tree_cols)
-            d_list = [y - l[:, 0] for y, l in zip(ys, links)]
-            vals = _leaf_values(dist, builder, node_ids, d_list, ws, lr, nclasses, p, delta)
+            stats = builder.leaf_stats()
+            gammas = None
+            if dist in D.QUANTILE_LEAVES:
+                d = np.concatenate([y - l[:, 0] for y, l in zip(ys, links)])
+                gammas = D.quantile_leaf_gammas(dist, np.concatenate(node_ids), d,
+                                                np.concatenate(ws), len(stats),
+                                                p["quantile_alpha"], delta)
+            vals = leaf_values(dist, stats, lr, nclasses, p["max_abs_leafnode_pred"], gammas)
             tree = builder.finish(vals)
             node_vals = tree.nodes["value"].astype(np.float64)
             for i, ids in enumerate(node_ids):

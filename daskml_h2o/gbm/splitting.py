@@ -154,19 +154,6 @@ def _bitset(w, order, best_bin, out):
 
 
 @njit(nogil=True, cache=True)
-def splittable(hist_f, nb, na_slot, is_root):
-    """A feature can split a node if it has >= 2 non-empty bins (at the root also one
-    bin plus NAs, since H2O counts NA as a value there)."""
-    nonempty = 0
-    for b in range(nb):
-        if hist_f[b, 0] > 0:
-            nonempty += 1
-    if nonempty >= 2:
-        return True
-    return is_root and nonempty == 1 and hist_f[na_slot, 0] > 0
-
-
-@njit(nogil=True, cache=True)
 def find_node_split(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi, bitset):
     """Best split of one node over the masked features; hist is (F, B, 3).
 
