@@ -16,7 +16,6 @@ from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from . import distributions as D
 from ..data.binning import AdaptiveSpec, root_ranges, uniform_bins
@@ -64,21 +63,15 @@ class GrowParams:
 
 # ----------------------------------------------------------------------------- per chunk
 
-@njit(nogil=True, cache=True)
-def _splitmix_uniform(seed, row_start, n):
-    out = np.empty(n)
-    for i in range(n):
-        z = np.uint64(seed) + np.uint64(row_start + i) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-        out[i] = np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-    return out
-
-
 def row_uniform(seed, row_start, n):
-    """Uniform [0, 1) per global row index (counter-based: any chunking gives the same)."""
-    return _splitmix_uniform(np.uint64(seed % 2 ** 64), np.int64(row_start), int(n))
+    """Uniform [0, 1) per global row index: splitmix64 of (seed, row), so any chunking of
+    the rows draws the same numbers. (Array uint64 arithmetic wraps, as intended.)"""
+    rows = np.arange(row_start, row_start + n, dtype=np.uint64)
+    z = np.uint64(seed % 2 ** 64) + rows * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 2.0 ** 53)
 
 
 def chunk_sample_weights(w, y, row_start, tree_seed, sample_rate=1.0, sample_rate_per_class=None):
