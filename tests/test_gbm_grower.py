@@ -293,3 +293,16 @@ def test_adaptive_equals_global_bins_on_small_integer_data():
         np.testing.assert_array_equal(ta.nodes["feature"], tg.nodes["feature"])
         np.testing.assert_array_equal(ta.nodes["threshold"], tg.nodes["threshold"])
     np.testing.assert_allclose(a.scores[0], g.scores[0], atol=1e-6)
+
+
+def test_offset_enters_f0_and_residuals():
+    X, Xb, spec, signal, rng = _data(n=300, seed=31)
+    y = signal + rng.normal(size=300)
+    off = np.full(300, 2.0)
+    params = dict(ntrees=3, max_depth=2, learn_rate=0.5)
+    with_off = G.fit_reference([Xb], [y], [None], params, spec, offset_list=[off])
+    shifted = G.fit_reference([Xb], [y - 2.0], [None], params, spec)
+    assert with_off.init_f == pytest.approx(shifted.init_f) == pytest.approx(y.mean() - 2.0)
+    for (a,), (b,) in zip(with_off.trees, shifted.trees):
+        np.testing.assert_array_equal(a.nodes["feature"], b.nodes["feature"])
+        np.testing.assert_allclose(a.nodes["value"], b.nodes["value"], rtol=1e-5, atol=1e-6)
