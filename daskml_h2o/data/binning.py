@@ -11,6 +11,7 @@ Categorical features arrive as level codes (float, NaN or -1 = NA). With at most
 codes are grouped into ``nbins_cats`` ordered ranges as H2O does (spec gbm.md §6.7), and
 are then split like a numeric feature.
 """
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -195,3 +196,66 @@ def spec_from_data(X, max_bins=255, strategy="quantile", is_cat=None, n_levels=N
         n_levels = np.where(is_cat, np.nan_to_num(np.nanmax(np.where(X < 0, np.nan, X), axis=0),
                                                   nan=-1) + 1, 0).astype(np.int32)
     return make_bin_spec(edges, is_cat, n_levels, nbins_cats)
+
+
+@dataclass
+class AdaptiveSpec:
+    """Whole-column summaries for H2O's UniformAdaptive per-node histograms (§6.7)."""
+    is_cat: np.ndarray         # bool (F,)
+    n_levels: np.ndarray       # int32 (F,), training domain size (0 for numeric)
+    is_int: np.ndarray         # bool (F,), whole-number numeric column
+    col_min: np.ndarray        # float64 (F,), min of non-NA values (NaN if none)
+    col_max: np.ndarray        # float64 (F,)
+    col_has_na: np.ndarray     # bool (F,)
+    nbins: int = 20
+    nbins_top_level: int = 1024
+    nbins_cats: int = 1024
+
+    @property
+    def n_features(self):
+        return len(self.is_cat)
+
+    def integral(self):
+        """Columns binned on whole numbers (integer columns and categorical codes)."""
+        return self.is_cat | self.is_int
+
+
+def adaptive_spec_from_data(X, is_cat=None, n_levels=None, is_int=None, nbins=20,
+                            nbins_top_level=1024, nbins_cats=1024):
+    """AdaptiveSpec from an in-memory float matrix (categoricals as codes, NaN/-1 = NA)."""
+    X = np.asarray(X, dtype=np.float64)
+    nf = X.shape[1]
+    is_cat = np.zeros(nf, bool) if is_cat is None else np.asarray(is_cat, bool)
+    Xn = np.where(is_cat & (X < 0), np.nan, X)
+    fin = np.where(np.isfinite(Xn), Xn, np.nan)
+    with warnings.catch_warnings():
+        # an all-NA column has no min/max: NaN is the answer we want
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanmin(fin, axis=0), np.nanmax(fin, axis=0)
+    if is_int is None:
+        is_int = np.array([np.all(np.mod(c[np.isfinite(c)], 1) == 0) for c in fin.T]) & ~is_cat
+    if n_levels is None:
+        n_levels = np.where(is_cat, np.nan_to_num(hi, nan=-1) + 1, 0)
+    return AdaptiveSpec(is_cat, np.asarray(n_levels, np.int32), np.asarray(is_int, bool), lo, hi,
+                        np.isnan(Xn).any(axis=0), nbins, nbins_top_level, nbins_cats)
+
+
+def uniform_bins(lo, max_ex, requested, integral):
+    """(step, nbins) of a uniform histogram on [lo, max_ex): one bin per whole number when
+    an integral column spans <= requested values, else `requested` bins of width 1/step."""
+    span = max_ex - lo
+    if integral and span <= requested:
+        return 1.0, int(span)
+    return requested / span, int(requested)
+
+
+def root_ranges(spec):
+    """Per feature (lo, max_ex, requested bins, has histogram) at the root."""
+    lo = np.where(spec.is_cat, 0.0, spec.col_min)
+    hi = spec.col_max
+    max_ex = np.where(spec.integral(), hi + 1.0, np.nextafter(hi, np.inf))
+    max_ex = np.where(spec.is_cat, spec.n_levels.astype(float), max_ex)
+    req = np.where(spec.is_cat, spec.nbins_cats, max(spec.nbins_top_level, spec.nbins))
+    # all-NA or constant (NA counted as a value) columns cannot split
+    has = np.isfinite(spec.col_min) & ((spec.col_max > spec.col_min) | spec.col_has_na)
+    return lo, max_ex, req.astype(np.int64), has

@@ -53,7 +53,8 @@ def check_distribution(dist, response_kind, nclasses, y_min, tweedie_power=1.5,
     dist_code(key)
     if key == "bernoulli" and (response_kind != "categorical" or nclasses != 2):
         raise ValueError("distribution='bernoulli' needs a categorical response with exactly 2 "
-                         f"levels (got {response_kind} with {nclasses}); convert it with asfactor() "
+                         f"levels (got {response_kind} with {nclasses}); convert it with "
+                         "asfactor() "
                          "or use multinomial/gaussian")
     if key == "quasibinomial" and (response_kind != "numeric" or nclasses != 2):
         raise ValueError("distribution='quasibinomial' needs a numeric response with exactly 2 "
@@ -313,15 +314,14 @@ def newton_terms(dist, y, z, f, power=1.5):
 
 
 def newton_gamma(dist, num, den):
-    """Leaf γ from per-leaf sums: num/den, or log(num/den) for log-link families."""
+    """Leaf γ from per-leaf sums: num/den, or the link of it (H2O's sanitised log,
+    floored at -19) for log-link families; den == 0 gives 0."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
-    safe = np.where(den == 0, 1.0, den)
+    g = num / np.where(den == 0, 1.0, den)
     if dist in LOG_LINK:
         with np.errstate(divide="ignore", invalid="ignore"):
-            g = np.log(num / safe)
-    else:
-        g = num / safe
+            g = np.maximum(LOG_FLOOR, np.log(np.maximum(g, 0.0)))
     return np.where(den == 0, 0.0, g)
 
 
@@ -332,7 +332,7 @@ def finish_leaf_values(dist, gamma, lr, nclasses=1, max_abs_leafnode_pred=np.inf
     if dist == MULTINOMIAL:
         v = np.clip(v, -1e4, 1e4)
     v = np.where(np.isnan(v), 0.0, v)
-    v = np.clip(v, -1e4, 1e4) if np.isinf(v).any() else v
+    v = np.where(np.isinf(v), np.sign(v) * 1e4, v)
     v = np.clip(v, -max_abs_leafnode_pred, max_abs_leafnode_pred)
     return v.astype(np.float32)
 

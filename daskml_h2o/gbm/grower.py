@@ -16,16 +16,19 @@ from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from . import distributions as D
+from ..data.binning import AdaptiveSpec, root_ranges, uniform_bins
 from .histogram import (SUM_DEN, SUM_FMAX, SUM_FMIN, SUM_NUM, SUM_W, SUM_WZ,
-                        combine_node_sums, level_step, sum_histograms)
+                        adaptive_level_step, combine_minmax, combine_node_sums, level_step,
+                        sum_histograms)
 from .splitting import (NA_LEFT, NA_NONE, NA_VS_REST, ST_SE_BEFORE, ST_SE_LEFT, ST_SE_RIGHT,
-                        ST_W_LEFT, ST_W_RIGHT, find_splits, round_histograms, splittable)
+                        ST_W_LEFT, ST_W_RIGHT, find_splits, round_histograms)
 from .tree import BITSET, LEAF, NA_VS_REST as K_NA_VS_REST, NODE_DTYPE, RANGE, Tree, tree_arrays
 
-LevelPlan = namedtuple("LevelPlan", ["route", "slot_of_node", "n_slots", "n_nodes", "first"])
+LevelPlan = namedtuple("LevelPlan", ["route", "slot_of_node", "n_slots", "n_nodes", "first",
+                                     "lo", "step", "nbins", "n_bins_total"],
+                       defaults=(None, None, None, 0))
 TreeChunk = namedtuple("TreeChunk", ["Xb", "grad", "w", "num", "den", "f"])
 FitResult = namedtuple("FitResult", ["init_f", "trees", "scores"])
 
@@ -60,21 +63,15 @@ class GrowParams:
 
 # ----------------------------------------------------------------------------- per chunk
 
-@njit(nogil=True, cache=True)
-def _splitmix_uniform(seed, row_start, n):
-    out = np.empty(n)
-    for i in range(n):
-        z = np.uint64(seed) + np.uint64(row_start + i) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-        out[i] = np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-    return out
-
-
 def row_uniform(seed, row_start, n):
-    """Uniform [0, 1) per global row index (counter-based: any chunking gives the same)."""
-    return _splitmix_uniform(np.uint64(seed % 2 ** 64), np.int64(row_start), int(n))
+    """Uniform [0, 1) per global row index: splitmix64 of (seed, row), so any chunking of
+    the rows draws the same numbers. (Array uint64 arithmetic wraps, as intended.)"""
+    rows = np.arange(row_start, row_start + n, dtype=np.uint64)
+    z = np.uint64(seed % 2 ** 64) + rows * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 2.0 ** 53)
 
 
 def chunk_sample_weights(w, y, row_start, tree_seed, sample_rate=1.0, sample_rate_per_class=None):
@@ -111,9 +108,34 @@ def chunk_tree_inputs(Xb, dist, y, z, f, w_inbag, power=1.5):
 
 
 def chunk_level_step(chunk, node_ids, plan, na_bin):
-    """One level on one chunk: returns (node_ids, hist, node_sums)."""
-    return level_step(chunk.Xb, node_ids, chunk.grad, chunk.w, chunk.num, chunk.den, chunk.f,
-                      plan, na_bin)
+    """One level on one chunk: returns (node_ids, hist, node_sums).
+
+    With global bins chunk.Xb holds codes and hist is an array; with a UniformAdaptive
+    plan (plan.lo set) chunk.Xb holds raw floats and hist is (hist, minmax).
+    """
+    if plan.lo is None:
+        return level_step(chunk.Xb, node_ids, chunk.grad, chunk.w, chunk.num, chunk.den,
+                          chunk.f, plan, na_bin)
+    ids, hist, minmax, sums = adaptive_level_step(
+        chunk.Xb, node_ids, chunk.grad, chunk.w, chunk.num, chunk.den, chunk.f, plan, plan.lo,
+        plan.step, plan.nbins, plan.n_bins_total)
+    return ids, (hist, minmax), sums
+
+
+def reduce_level(steps):
+    """Driver-side reduction of chunk_level_step results, in chunk order."""
+    hists = [s[1] for s in steps]
+    if isinstance(hists[0], tuple):
+        minmax = hists[0][1]
+        for h in hists[1:]:
+            minmax = combine_minmax(minmax, h[1])
+        hist = (sum_histograms(h[0] for h in hists), minmax)
+    else:
+        hist = sum_histograms(hists)
+    sums = steps[0][2]
+    for s in steps[1:]:
+        sums = combine_node_sums(sums, s[2])
+    return hist, sums
 
 
 def chunk_update_scores(F, node_ids, node_values):
@@ -125,7 +147,7 @@ def chunk_update_scores(F, node_ids, node_values):
 # ----------------------------------------------------------------------------- driver
 
 class TreeBuilder:
-    """Driver-side state of one tree while it grows (plain Python, small)."""
+    """Driver-side state of one tree while it grows, on global bins (plain Python)."""
 
     def __init__(self, spec, params, rng, tree_cols=None):
         self.spec, self.params, self.rng = spec, params, rng
@@ -178,62 +200,88 @@ class TreeBuilder:
         return LevelPlan(tree_arrays(self.to_tree()), slot_of_node, len(self.open),
                          len(self.nodes), first)
 
-    def _column_masks(self, hist):
+    # -- layout hooks (global bins); AdaptiveTreeBuilder overrides them
+
+    def _layout(self, hist):
+        """(n_bins, cat_direct, has_hist) per slot and feature, and the NA slot."""
+        ns, nf = len(self.open), self.spec.n_features
+        return (np.tile(self.spec.n_bins, (ns, 1)), np.tile(self.spec.cat_direct, (ns, 1)),
+                np.ones((ns, nf), bool), self.spec.na_bin)
+
+    def _range_split(self, slot, f, b):
+        """(bin, threshold) of a range split before bin b."""
+        return int(b), float(self.spec.edges(f)[b - 1])
+
+    def _level_bitset(self, slot, f, bits, na_left):
+        """Per-level bitset (1 = right) from the bin bitset."""
+        return bits[:self.spec.n_bins[f]].copy()
+
+    def _children_created(self, nd, slot, hist):
+        """Called after node nd (at slot) got its children."""
+
+    # -- split search
+
+    def _column_masks(self, hist, has, na_slot):
         p, nf = self.params, self.spec.n_features
         mtry = max(1, math.floor(p.col_sample_rate * p.col_sample_rate_per_tree * nf))
-        masks = np.zeros((len(self.open), nf), dtype=bool)
-        na = self.spec.na_bin
+        # splittable: >= 2 non-empty bins, or at the root one bin plus NAs (NA is a value)
+        nonempty = (hist[:, :, :na_slot, 0] > 0).sum(axis=2)
+        root = np.array([self.nodes[nd]["depth"] == 0 for nd in self.open])[:, None]
+        ok = (nonempty >= 2) | (root & (nonempty == 1) & (hist[:, :, na_slot, 0] > 0))
+        ok &= has & self.tree_cols[None, :]
         for s, nd in enumerate(self.open):
             depth = self.nodes[nd]["depth"]
-            cand = [f for f in range(nf) if self.tree_cols[f]
-                    and splittable(hist[s, f], self.spec.n_bins[f], na, depth == 0)]
             k = min(nf, max(1, math.floor(mtry * p.col_sample_rate_change_per_level ** depth)))
+            cand = np.flatnonzero(ok[s])
             if k < len(cand):
-                cand = np.sort(self.rng.choice(np.asarray(cand), size=k, replace=False))
-            masks[s, list(cand)] = True
-        return masks
+                keep = np.sort(self.rng.choice(cand, size=k, replace=False))
+                ok[s] = False
+                ok[s, keep] = True
+        return ok
 
     def decide(self, hist, node_sums):
         """Add the pass's node sums; split the open nodes; return the next plan or None."""
         self.sums = combine_node_sums(self.sums, node_sums)
         if self.final_pass or not self.open:
             return None
-        hist = round_histograms(hist)
-        masks = self._column_masks(hist)
-        spec, p = self.spec, self.params
+        raw = hist
+        hist = round_histograms(hist[0] if isinstance(hist, tuple) else hist)
+        self._hist = hist
+        n_bins, cat_direct, has, na_slot = self._layout(hist)
+        masks = self._column_masks(hist, has, na_slot)
+        p = self.params
         feature, bins, nasplit, is_bits, stats, bitsets = find_splits(
-            hist, spec.n_bins, spec.cat_direct, masks, spec.na_bin, p.min_rows,
-            p.min_split_improvement)
+            hist, n_bins, cat_direct, masks, na_slot, p.min_rows, p.min_split_improvement)
         new_open = []
         for s, nd in enumerate(self.open):
             if feature[s] >= 0:
-                self._split(nd, feature[s], bins[s], nasplit[s], is_bits[s], stats[s],
+                self._split(nd, s, feature[s], bins[s], nasplit[s], is_bits[s], stats[s],
                             bitsets[s], new_open)
+                self._children_created(nd, s, raw)
         if not any(f >= 0 for f in feature):
             return None
         self.open = new_open
         self.final_pass = not new_open
         return self.plan()
 
-    def _split(self, nd, f, b, nas, is_bits, st, bitset, new_open):
-        spec, p = self.spec, self.params
+    def _split(self, nd, slot, f, b, nas, is_bits, st, bitset, new_open):
+        p = self.params
         node = self.nodes[nd]
         node["feature"] = int(f)
         node["gain"] = st[ST_SE_BEFORE] - st[ST_SE_LEFT] - st[ST_SE_RIGHT]
-        node["n_levels"] = int(spec.n_levels[f]) if spec.is_cat[f] else 0
-        if nas == NA_VS_REST:
-            node["kind"] = K_NA_VS_REST
-        elif is_bits:
-            node["kind"] = BITSET
-            node["bitset"] = bitset[:spec.n_bins[f]].copy()
-        else:
-            node["kind"] = RANGE
-            node["bin"] = int(b)
-            node["threshold"] = float(spec.edges(f)[b - 1])
+        node["n_levels"] = int(self.spec.n_levels[f]) if self.spec.is_cat[f] else 0
         if nas == NA_NONE:
             node["na_left"] = int(st[ST_W_LEFT] > st[ST_W_RIGHT])
         else:
             node["na_left"] = int(nas == NA_LEFT)
+        if nas == NA_VS_REST:
+            node["kind"] = K_NA_VS_REST
+        elif is_bits:
+            node["kind"] = BITSET
+            node["bitset"] = self._level_bitset(slot, f, bitset, node["na_left"])
+        else:
+            node["kind"] = RANGE
+            node["bin"], node["threshold"] = self._range_split(slot, f, b)
         depth = node["depth"] + 1
         for side, (w_key, se_key) in enumerate(((ST_W_LEFT, ST_SE_LEFT),
                                                 (ST_W_RIGHT, ST_SE_RIGHT))):
@@ -270,6 +318,96 @@ class TreeBuilder:
         return out
 
 
+class AdaptiveTreeBuilder(TreeBuilder):
+    """H2O's UniformAdaptive histograms: every node re-bins every column on the range
+    its parent observed (spec §6.5, §6.7). Works on raw values; trees route on
+    thresholds only (their ``bin`` is -1, so predict with predict_raw)."""
+
+    def __init__(self, spec, params, rng, tree_cols=None):
+        super().__init__(spec, params, rng, tree_cols)
+        lo, max_ex, req, has = root_ranges(spec)
+        # per node: (lo, max_ex, requested bins, has histogram) of every feature
+        self.ranges = {0: (lo, max_ex, req, has)}
+        self.slot_bins = None
+
+    def _bins_of(self, nd):
+        lo, max_ex, req, has = self.ranges[nd]
+        integral = self.spec.integral()
+        step = np.ones(len(lo))
+        nbins = np.zeros(len(lo), np.int64)
+        for f in np.flatnonzero(has):
+            step[f], nbins[f] = uniform_bins(lo[f], max_ex[f], req[f], integral[f])
+        return lo, step, nbins
+
+    def plan(self, first=False):
+        base = super().plan(first)
+        nf = self.spec.n_features
+        lo = np.zeros((len(self.open), nf))
+        step = np.ones((len(self.open), nf))
+        nbins = np.zeros((len(self.open), nf), np.int64)
+        for s, nd in enumerate(self.open):
+            lo[s], step[s], nbins[s] = self._bins_of(nd)
+        self.slot_bins = (lo, step, nbins)
+        total = int(nbins.max()) + 1 if nbins.size else 1
+        return base._replace(lo=lo, step=step, nbins=nbins, n_bins_total=total)
+
+    def _layout(self, hist):
+        lo, step, nbins = self.slot_bins
+        cat_direct = self.spec.is_cat[None, :] & (step == 1.0)
+        return nbins, cat_direct, nbins > 0, hist.shape[2] - 1
+
+    def _range_split(self, slot, f, b):
+        lo, step, _ = (a[slot] for a in self.slot_bins)
+        occupied = np.flatnonzero(self._hist[slot, f, :b, 0] > 0)
+        x = occupied[-1] if len(occupied) else b - 1
+        lo_edge = lo[f] + (x + 1) / step[f]
+        hi_edge = lo[f] + b / step[f]
+        if self.spec.integral()[f]:
+            if step[f] == 1.0:
+                lo_edge -= 1.0
+            else:
+                lo_edge, hi_edge = math.floor(lo_edge), math.ceil(hi_edge)
+        return -1, float(np.float32((lo_edge + hi_edge) / 2.0))
+
+    def _level_bitset(self, slot, f, bits, na_left):
+        # levels outside this node's histogram range follow the NA direction, as in H2O
+        lo, _, nbins = (a[slot] for a in self.slot_bins)
+        full = np.full(int(self.spec.n_levels[f]), 0 if na_left else 1, np.uint8)
+        start = int(lo[f])
+        full[start:start + nbins[f]] = bits[:nbins[f]]
+        return full
+
+    def _children_created(self, nd, slot, hist):
+        _, minmax = hist
+        spec = self.spec
+        node = self.nodes[nd]
+        p_lo, p_ex, _, p_has = self.ranges[nd]
+        _, _, p_nbins = (a[slot] for a in self.slot_bins)
+        integral = spec.integral()
+        obs_lo, obs_hi = minmax[slot, :, 0], minmax[slot, :, 1]
+        obs_ex = np.where(integral, obs_hi + 1.0, np.nextafter(obs_hi, np.inf))
+        req = np.where(spec.is_cat, spec.nbins_cats, np.maximum(p_nbins >> 1, spec.nbins))
+        for side in ("left", "right"):
+            child = node[side]
+            if node["kind"] == K_NA_VS_REST and side == "right":
+                continue
+            if node["kind"] == BITSET:
+                lo, ex = p_lo.copy(), p_ex.copy()
+            else:
+                lo, ex = obs_lo.copy(), obs_ex.copy()
+                f, t = node["feature"], node["threshold"]
+                if node["kind"] == RANGE:
+                    cut = math.ceil(t) if integral[f] else t
+                    if side == "left":
+                        ex[f] = cut
+                    else:
+                        lo[f] = cut
+            with np.errstate(invalid="ignore"):
+                span_ok = np.where(integral, ex - lo >= 2, np.nextafter(lo, np.inf) < ex)
+            has = p_has & np.isfinite(lo) & np.isfinite(ex) & span_ok
+            self.ranges[child] = (lo, ex, req.astype(np.int64), has)
+
+
 def driver_find_splits(builder, hist, node_sums):
     """Driver step between levels: see TreeBuilder.decide."""
     return builder.decide(hist, node_sums)
@@ -283,22 +421,27 @@ def choose_tree_columns(n_features, col_sample_rate_per_tree, rng):
     return mask
 
 
+def make_builder(spec, params, rng, tree_cols=None):
+    """TreeBuilder for global bins (BinSpec), AdaptiveTreeBuilder for an AdaptiveSpec."""
+    cls = AdaptiveTreeBuilder if isinstance(spec, AdaptiveSpec) else TreeBuilder
+    return cls(spec, params, rng, tree_cols)
+
+
 def grow_tree(chunks, spec, params, rng, tree_cols=None):
     """Grow one tree over a list of TreeChunk; returns (builder, node_ids per chunk).
 
     Leaf values are not set yet: compute them from builder.leaf_stats() (Newton) or
     from the final node ids (quantile leaves), then call builder.finish(values).
     """
-    builder = TreeBuilder(spec, params, rng, tree_cols)
+    builder = make_builder(spec, params, rng, tree_cols)
     node_ids = [np.zeros(c.Xb.shape[0], dtype=np.int32) for c in chunks]
+    na_bin = getattr(spec, "na_bin", 0)
     plan = builder.plan(first=True)
     while plan is not None:
-        steps = [chunk_level_step(c, ids, plan, spec.na_bin) for c, ids in zip(chunks, node_ids)]
+        steps = [chunk_level_step(c, ids, plan, na_bin) for c, ids in zip(chunks, node_ids)]
         node_ids = [s[0] for s in steps]
-        sums = steps[0][2]
-        for s in steps[1:]:
-            sums = combine_node_sums(sums, s[2])
-        plan = driver_find_splits(builder, sum_histograms(s[1] for s in steps), sums)
+        hist, sums = reduce_level(steps)
+        plan = driver_find_splits(builder, hist, sums)
     return builder, node_ids
 
 
@@ -312,20 +455,19 @@ FIT_DEFAULTS = dict(distribution="gaussian", nclasses=1, ntrees=50, max_depth=5,
                     quantile_alpha=0.5, huber_alpha=0.9, max_abs_leafnode_pred=np.inf)
 
 
-def _leaf_values(dist, builder, node_ids, d_list, w_list, lr, nclasses, p, delta):
-    stats = builder.leaf_stats()
-    if dist in D.QUANTILE_LEAVES:
-        gam = D.quantile_leaf_gammas(dist, np.concatenate(node_ids), np.concatenate(d_list),
-                                     np.concatenate(w_list), len(stats), p["quantile_alpha"],
-                                     delta)
-    else:
-        gam = D.newton_gamma(dist, stats[:, SUM_NUM], stats[:, SUM_DEN])
-    m_classes = nclasses if dist == D.MULTINOMIAL else 1
-    vals = D.finish_leaf_values(dist, gam, lr, m_classes)
+def leaf_values(dist, stats, lr, nclasses=1, max_abs_leafnode_pred=np.inf, gammas=None):
+    """Leaf values (float32, per node position) from builder.leaf_stats().
+
+    Newton leaves come from the stats; laplace/quantile/huber pass their per-node
+    ``gammas`` (distributions.quantile_leaf_gammas over all rows, out-of-bag included).
+    Includes the learning rate, H2O's clipping and the ±19 log-link truncation.
+    """
+    if gammas is None:
+        gammas = D.newton_gamma(dist, stats[:, SUM_NUM], stats[:, SUM_DEN])
+    vals = D.finish_leaf_values(dist, gammas, lr, nclasses if dist == D.MULTINOMIAL else 1)
     fin = np.isfinite(stats[:, SUM_FMIN])
     vals[fin] = D.truncate_log_leaves(dist, vals[fin], stats[fin, SUM_FMIN], stats[fin, SUM_FMAX])
-    cap = p["max_abs_leafnode_pred"]
-    return np.clip(vals, -cap, cap).astype(np.float32)
+    return np.clip(vals, -max_abs_leafnode_pred, max_abs_leafnode_pred).astype(np.float32)
 
 
 def fit_reference(X_list, y_list, w_list, params, spec, offset_list=None):
@@ -387,8 +529,14 @@ def fit_reference(X_list, y_list, w_list, params, spec, offset_list=None):
             chunks = [chunk_tree_inputs(X, dist, y, r[:, k], l[:, k], wb, p["tweedie_power"])
                       for X, y, r, l, wb in zip(X_list, ys, res, links, inbag)]
             builder, node_ids = grow_tree(chunks, spec, gp, tree_rng, tree_cols)
-            d_list = [y - l[:, 0] for y, l in zip(ys, links)]
-            vals = _leaf_values(dist, builder, node_ids, d_list, ws, lr, nclasses, p, delta)
+            stats = builder.leaf_stats()
+            gammas = None
+            if dist in D.QUANTILE_LEAVES:
+                d = np.concatenate([y - l[:, 0] for y, l in zip(ys, links)])
+                gammas = D.quantile_leaf_gammas(dist, np.concatenate(node_ids), d,
+                                                np.concatenate(ws), len(stats),
+                                                p["quantile_alpha"], delta)
+            vals = leaf_values(dist, stats, lr, nclasses, p["max_abs_leafnode_pred"], gammas)
             tree = builder.finish(vals)
             node_vals = tree.nodes["value"].astype(np.float64)
             for i, ids in enumerate(node_ids):

@@ -154,19 +154,6 @@ def _bitset(w, order, best_bin, out):
 
 
 @njit(nogil=True, cache=True)
-def splittable(hist_f, nb, na_slot, is_root):
-    """A feature can split a node if it has >= 2 non-empty bins (at the root also one
-    bin plus NAs, since H2O counts NA as a value there)."""
-    nonempty = 0
-    for b in range(nb):
-        if hist_f[b, 0] > 0:
-            nonempty += 1
-    if nonempty >= 2:
-        return True
-    return is_root and nonempty == 1 and hist_f[na_slot, 0] > 0
-
-
-@njit(nogil=True, cache=True)
 def find_node_split(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi, bitset):
     """Best split of one node over the masked features; hist is (F, B, 3).
 
@@ -206,8 +193,9 @@ def find_node_split(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi,
 def find_splits(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi):
     """find_node_split for every slot of a level's histograms (S, F, B, 3).
 
-    Returns arrays over slots: feature (-1 = no split), bin, nasplit, is_bitset,
-    stats (S, N_STATS), bitsets (S, B) uint8.
+    n_bins, cat_direct and feat_mask are (S, F): with per-node adaptive histograms
+    every slot has its own bin counts. Returns arrays over slots: feature (-1 = no
+    split), bin, nasplit, is_bitset, stats (S, N_STATS), bitsets (S, B) uint8.
     """
     ns, _, nbt, _ = hist.shape
     feature = np.full(ns, -1, dtype=np.int32)
@@ -217,8 +205,8 @@ def find_splits(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi):
     stats = np.zeros((ns, N_STATS))
     bitsets = np.zeros((ns, nbt), dtype=np.uint8)
     for s in range(ns):
-        f, b, na, bits, st = find_node_split(hist[s], n_bins, cat_direct, feat_mask[s], na_slot,
-                                             min_rows, msi, bitsets[s])
+        f, b, na, bits, st = find_node_split(hist[s], n_bins[s], cat_direct[s], feat_mask[s],
+                                             na_slot, min_rows, msi, bitsets[s])
         feature[s], bins[s], nasplit[s], is_bits[s] = f, b, na, bits
         stats[s] = st
     return feature, bins, nasplit, is_bits, stats, bitsets
