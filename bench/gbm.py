@@ -159,7 +159,11 @@ def run_sklearn(dataset, cores):
     model = HistGradientBoostingClassifier(max_iter=50, max_depth=5, max_leaf_nodes=None, learning_rate=0.1,
                                            min_samples_leaf=10, early_stopping=False,
                                            categorical_features="from_dtype", random_state=42)
-    Xtr, Xte = train[features], test[features]
+    # HGBT takes at most 255 categories per feature: wider ones (tailnum) go in as ordinal codes
+    wide = [c for c in cats if train[c].cat.categories.size > 255]
+    Xtr, Xte = train[features].copy(), test[features].copy()
+    for c in wide:
+        Xtr[c], Xte[c] = Xtr[c].cat.codes, Xte[c].cat.codes
     start = time.perf_counter()
     model.fit(Xtr, train[TARGET])
     seconds = time.perf_counter() - start

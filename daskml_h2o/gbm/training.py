@@ -20,8 +20,8 @@ from daskml_h2o.data.chunks import column_stats, layout_of, persist_training_chu
 from daskml_h2o.gbm import distributions as D
 from daskml_h2o.gbm.grower import (GrowParams, TreeBuilder, chunk_level_step, chunk_residuals,
                                    chunk_sample_weights, chunk_tree_inputs, chunk_update_scores,
-                                   choose_tree_columns)
-from daskml_h2o.gbm.histogram import SUM_DEN, SUM_FMAX, SUM_FMIN, SUM_NUM, combine_node_sums, sum_histograms
+                                   choose_tree_columns, leaf_values)
+from daskml_h2o.gbm.histogram import combine_node_sums, sum_histograms
 from daskml_h2o.gbm.scorer import GBMScorer
 from daskml_h2o.gbm.scoring import ScoringSchedule
 from daskml_h2o.progress import ProgressBar
@@ -334,16 +334,11 @@ def _grow(ex, t, k, data, inputs, gp, rng, tree_cols):
 
 def _leaf_values(ex, dist, builder, data, states, last, k, lr, nclasses, p, delta):
     stats = builder.leaf_stats()
+    gammas = None
     if dist in D.QUANTILE_LEAVES:
-        gam = _quantile_leaf_gammas(ex, dist, data, states, last, k, len(stats), p["quantile_alpha"], delta)
-    else:
-        gam = D.newton_gamma(dist, stats[:, SUM_NUM], stats[:, SUM_DEN])
-    m_classes = nclasses if dist == D.MULTINOMIAL else 1
-    values = D.finish_leaf_values(dist, gam, lr, m_classes)
-    finite = np.isfinite(stats[:, SUM_FMIN])
-    values[finite] = D.truncate_log_leaves(dist, values[finite], stats[finite, SUM_FMIN], stats[finite, SUM_FMAX])
+        gammas = _quantile_leaf_gammas(ex, dist, data, states, last, k, len(stats), p["quantile_alpha"], delta)
     cap = min(float(p["max_abs_leafnode_pred"]), float(np.finfo(np.float32).max))
-    return np.clip(np.asarray(values, dtype=np.float64), -cap, cap).astype(np.float32)
+    return leaf_values(dist, stats, lr, nclasses, cap, gammas)
 
 
 def _quantile_leaf_gammas(ex, dist, data, states, last, k, n_nodes, alpha, delta):
