@@ -225,7 +225,9 @@ def _guess_text_columns(ddf, cols, types, plan):
     enum_cols = []
     for c, (count, distinct) in zip(cols, stats):
         if count and distinct >= 0.95 * count:
-            types[c], plan[c] = "string", ("text",)
+            types[c] = "string"
+            if ddf.dtypes[c] != object:
+                plan[c] = ("text",)
         else:
             if distinct > MAX_FACTOR_LEVELS:
                 raise H2OValueError(f"column '{c}' has {distinct} distinct values, more than "
@@ -316,7 +318,9 @@ def _python_to_text(obj, header):
 
 def _typed_from_python(obj, header, column_names, column_types, na_strings, skipped_columns):
     from . import io as _io
+    from . import parse as _parse
 
+    typed_from_text = getattr(_io, "typed_from_text", None) or _parse.typed_from_text
     names, cols = _python_to_text(obj, header)
     ncol = len(cols)
     if column_names is not None:
@@ -329,7 +333,7 @@ def _typed_from_python(obj, header, column_names, column_types, na_strings, skip
         raise H2OValueError(f"column names must be unique, got {names}")
     keep = [j for j in range(ncol) if j not in set(skipped_columns or [])]
     text = pd.DataFrame({names[j]: pd.Series(cols[j], dtype=object) for j in keep})
-    pdf, types = _io.typed_from_text(text, col_types=column_types, na_strings=na_strings)
+    pdf, types = typed_from_text(text, col_types=column_types, na_strings=na_strings)
     types = {c: types[c] for c in pdf.columns}
     return _conform_pandas(pdf, types), types
 
@@ -355,7 +359,8 @@ def _text_values(part, name, typ, dtype):
         levels = np.array(_levels_of(dtype) + [None], dtype=object)
         return levels[s.cat.codes.to_numpy()]
     if typ in TEXT_TYPES:
-        return s.to_numpy(dtype=object)
+        values = s.to_numpy(dtype=object)
+        return np.where(pd.isna(values), None, values)
     return np.array([None if np.isnan(v) else _format_number(v, typ) for v in s.to_numpy()],
                     dtype=object)
 
@@ -675,7 +680,8 @@ class H2OFrame:
                 raise H2OValueError(f"column_names has {len(column_names)} names but the dask "
                                     f"DataFrame has {len(ddf.columns)} columns")
             ddf = ddf.rename(columns=dict(zip(ddf.columns, column_names)))
-        ddf = ddf.rename(columns={c: str(c) for c in ddf.columns if not isinstance(c, str)})
+        if any(not isinstance(c, str) for c in ddf.columns):
+            ddf = ddf.rename(columns={c: str(c) for c in ddf.columns})
         types, plan = _types_from_dask(ddf)
         if plan:
             meta = _apply_plan(ddf._meta, plan)
@@ -1875,9 +1881,10 @@ def _to_user_pandas(pdf, types):
     for c, t in types.items():
         s = pdf[c]
         if t == "enum":
-            out[c] = pd.Series(s.astype(object).where(s.notna(), np.nan).to_numpy(dtype=object))
+            out[c] = pd.Series(s.astype(object).where(s.notna(), np.nan).to_numpy(dtype=object),
+                               dtype=object)
         elif t in TEXT_TYPES:
-            out[c] = pd.Series(s.where(s.notna(), np.nan).to_numpy(dtype=object))
+            out[c] = pd.Series(s.where(s.notna(), np.nan).to_numpy(dtype=object), dtype=object)
         elif t in ("int", "time") and len(s) and not s.isna().any():
             out[c] = pd.Series(s.to_numpy(dtype=np.float64).astype(np.int64))
         else:
