@@ -597,7 +597,7 @@ def _split_partition(part, row_start, seed, ratios, which):
     return part[_pcg.split_index(u, ratios) == which]
 
 
-def _fold_partition(part, row_start, kind, seed, nfolds, class_spec):
+def _fold_partition(part, row_start, kind, seed, nfolds):
     from . import _pcg
 
     n = len(part)
@@ -605,24 +605,9 @@ def _fold_partition(part, row_start, kind, seed, nfolds, class_spec):
         folds = _pcg.modulo_folds(row_start, n, nfolds)
     elif kind == "random":
         folds = _pcg.random_folds(seed, row_start, n, nfolds)
-    else:
-        folds = _pcg.stratified_folds(seed, row_start, _class_index(part, class_spec), nfolds)
+    else:  # H2O's frame method stratifies a zero column: every row is class 0
+        folds = _pcg.stratified_folds(seed, row_start, np.zeros(n, dtype=np.int64), nfolds)
     return pd.DataFrame({"C1": folds.astype(np.float64)}, index=part.index)
-
-
-def _class_index(part, class_spec):
-    name, kind, classes = class_spec
-    s = part[name]
-    if kind == "enum":
-        return s.cat.codes.to_numpy().astype(np.int64)
-    if kind == "text":
-        values = s.to_numpy(dtype=object)
-        na = np.array([v is None for v in values], dtype=bool)
-        idx = np.searchsorted(classes, np.where(na, "", values).astype(str))
-        return np.where(na, -1, idx).astype(np.int64)
-    values = s.to_numpy(dtype=np.float64)
-    idx = np.searchsorted(classes, np.nan_to_num(values))
-    return np.where(np.isnan(values), -1, idx).astype(np.int64)
 
 
 def _stratified_split_partition(part, row_start, seed, test_frac, name):
@@ -1652,13 +1637,13 @@ class H2OFrame:
             out.append(fr)
         return out
 
-    def _fold_column(self, kind, n_folds, seed, class_spec=None):
+    def _fold_column(self, kind, n_folds, seed):
         if int(n_folds) < 2 and kind != "modulo":
             raise H2OValueError(f"n_folds must be >= 2, got {n_folds}")
         seed = _resolve_seed(seed) if kind != "modulo" else 0
         meta = pd.DataFrame({"C1": pd.Series([], dtype=np.float64)})
         ddf = _map_rows(self._ddf, _fold_partition, self._offsets(), meta, kind, seed,
-                        int(n_folds), class_spec)
+                        int(n_folds))
         return self._derive(ddf, {"C1": "int"})
 
     def kfold_column(self, n_folds=3, seed=-1):
@@ -1670,26 +1655,21 @@ class H2OFrame:
         return self._fold_column("modulo", n_folds, None)
 
     def stratified_kfold_column(self, n_folds=3, seed=-1):
-        """Per-class random folds; this frame is the one response column."""
-        return self._fold_column("stratified", n_folds, seed, self._class_spec())
-
-    def _class_spec(self):
+        """H2O's frame-level stratified folds. Real H2O 3.46 stratifies a constant
+        column here (the response values do not enter; pinned in tests/test_pcg.py), so
+        this is the stratified draw with every row in class 0. Cross-validation with
+        ``fold_assignment="stratified"`` uses the real classes (``_pcg.stratified_folds``)."""
         if self.ncol != 1:
-            raise H2OValueError("stratified folds need a one-column (response) frame")
-        c, t = self.names[0], self._types[self.names[0]]
-        if t == "enum":
-            return c, "enum", None
-        values = self._ddf[c].dropna().unique().compute()
-        if t in TEXT_TYPES:
-            return c, "text", np.array(sorted(str(v) for v in values))
-        return c, "num", np.sort(np.asarray(values, dtype=np.float64))
+            raise H2OValueError("stratified_kfold_column() needs a one-column (response) frame")
+        return self._fold_column("stratified", n_folds, seed)
 
     def stratified_split(self, test_frac=0.2, seed=-1):
         """Enum column ``test_train_split`` with levels ``train``/``test``; a row is
         ``test`` when its ``runif(seed)`` draw is below ``test_frac``."""
         if not 0 < float(test_frac) < 1:
             raise H2OValueError(f"test_frac must be in (0, 1), got {test_frac}")
-        self._class_spec()
+        if self.ncol != 1:
+            raise H2OValueError("stratified_split() needs a one-column (response) frame")
         seed = _resolve_seed(seed)
         name = "test_train_split"
         meta = pd.DataFrame({name: pd.Categorical([], dtype=_cat_dtype(["train", "test"]))})
