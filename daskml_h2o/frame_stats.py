@@ -568,6 +568,8 @@ def _positions(total, prob):
 
 
 def _lerp(a, b, gamma):
+    """numpy's linear interpolation, step for step (so results match bit for bit)."""
+    a, b, gamma = float(a), float(b), float(gamma)
     diff = b - a
     if gamma >= 0.5:
         return b - diff * (1 - gamma)
