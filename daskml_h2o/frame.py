@@ -35,7 +35,8 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from . import registry
+from . import frame_stats, registry
+from .groupby import GroupBy
 
 #: asfactor()/enum detection refuses to build a domain with more levels than this.
 MAX_FACTOR_LEVELS = 1_000_000
@@ -805,10 +806,7 @@ class H2OFrame:
 
     def nacnt(self):
         """NA count per column, as floats like H2O."""
-        if not self._types:
-            return []
-        counts = self._ddf.isna().sum().compute()
-        return [float(counts[c]) for c in self._types]
+        return frame_stats.nacnt(self._ddf, self._types)
 
     # ------------------------------------------------------------------ columns
 
@@ -1577,7 +1575,7 @@ class H2OFrame:
 
     def _table_text(self, rows=10):
         pdf = _to_user_pandas(self.head(rows)._ddf.compute(), self._types)
-        cells = [[_format_cell(v, t) for v, t in zip(r, self._types.values())]
+        cells = [[_format_cell(v, t) or "nan" for v, t in zip(r, self._types.values())]
                  for r in pdf.itertuples(index=False, name=None)]
         numeric = [t in NUMERIC_TYPES + ("time",) for t in self._types.values()]
         widths = [max([len(c)] + [len(r[j]) for r in cells]) for j, c in enumerate(self.names)]
@@ -1603,6 +1601,135 @@ class H2OFrame:
     def _repr_html_(self):
         pdf = _to_user_pandas(self.head()._ddf.compute(), self._types)
         return pdf.to_html(index=False) + f"<p>[{self.nrow} rows x {self.ncol} columns]</p>"
+
+    # ------------------------------------------------------------------ statistics
+    # thin wrappers over frame_stats (free functions over (ddf, types))
+
+    def _wrap(self, pair, same_rows=False):
+        ddf, types = pair
+        return self._derive(ddf, types, same_rows=same_rows)
+
+    def describe(self, chunk_summary=False):
+        """Print Rows, Cols, the per-column statistics table and the first 10 rows."""
+        print(frame_stats.describe_text(self._ddf, self._types, nrow=self.nrow))
+
+    def summary(self, return_data=False):
+        """Print the statistics table, or return per-column summaries as a dict."""
+        if return_data:
+            return frame_stats.column_summaries(self._ddf, self._types)
+        print(frame_stats.describe_table(self._ddf, self._types).to_string())
+
+    def mean(self, skipna=True, axis=0, return_frame=False):
+        """Column means as a list (NaN for non-numeric columns); ``axis=1``: row means
+        frame; ``return_frame``: a one-row frame."""
+        if axis == 1:
+            return self._wrap(frame_stats.mean(self._ddf, self._types, skipna=skipna, axis=1),
+                              same_rows=True)
+        means = frame_stats.mean(self._ddf, self._types, skipna=skipna)
+        return self._one_row(means) if return_frame else means
+
+    def _one_row(self, values):
+        pdf = pd.DataFrame({c: [float(v)] for c, v in zip(self.names, values)})
+        return H2OFrame._from_dask(_from_pandas(pdf), {c: "real" for c in self.names})
+
+    def sd(self, na_rm=False):
+        return frame_stats.sd(self._ddf, self._types, na_rm=na_rm)
+
+    def var(self, y=None, na_rm=False, use=None):
+        return self._matrix(frame_stats.var, y, na_rm=na_rm, use=use)
+
+    def cor(self, y=None, na_rm=False, use=None, method="Pearson"):
+        return self._matrix(frame_stats.cor, y, na_rm=na_rm, use=use, method=method)
+
+    def _matrix(self, func, y, **kwargs):
+        pair = None if y is None else (self._aligned_ddf(y), y._types)
+        out = func(self._ddf, self._types, y=pair, **kwargs)
+        return self._wrap(out) if isinstance(out, tuple) else out
+
+    def min(self):
+        return frame_stats.min(self._ddf, self._types)
+
+    def max(self):
+        return frame_stats.max(self._ddf, self._types)
+
+    def sum(self, skipna=True, axis=0, return_frame=False):
+        if axis == 1:
+            return self._wrap(frame_stats.sum(self._ddf, self._types, skipna=skipna, axis=1),
+                              same_rows=True)
+        total = frame_stats.sum(self._ddf, self._types, skipna=skipna)
+        if return_frame:
+            pdf = pd.DataFrame({"sum": [float(total)]})
+            return H2OFrame._from_dask(_from_pandas(pdf), {"sum": "real"})
+        return total
+
+    def median(self, na_rm=False, combine_method="interpolate"):
+        return frame_stats.median(self._ddf, self._types, na_rm=na_rm,
+                                  combine_method=combine_method)
+
+    def skewness(self, na_rm=False):
+        return frame_stats.skewness(self._ddf, self._types, na_rm=na_rm)
+
+    def kurtosis(self, na_rm=False):
+        return frame_stats.kurtosis(self._ddf, self._types, na_rm=na_rm)
+
+    def quantile(self, prob=None, combine_method="interpolate", weights_column=None):
+        return self._wrap(frame_stats.quantile(self._ddf, self._types, prob=prob,
+                                               combine_method=combine_method,
+                                               weights_column=weights_column))
+
+    def unique(self, include_nas=False):
+        return self._wrap(frame_stats.unique(self._ddf, self._types, include_nas=include_nas))
+
+    def table(self, data2=None, dense=True):
+        pair = None if data2 is None else (self._aligned_ddf(data2), data2._types)
+        return self._wrap(frame_stats.table(self._ddf, self._types, data2=pair, dense=dense))
+
+    def hist(self, breaks="sturges", plot=False):
+        """H2O's histogram frame (breaks, counts, mids_true, mids, density)."""
+        return self._wrap(frame_stats.hist(self._ddf, self._types, breaks=breaks, plot=plot))
+
+    def impute(self, column=-1, method="mean", combine_method="interpolate", by=None,
+               group_by_frame=None, values=None):
+        """Fill NAs in place; returns H2O's result (fill values, or a frame of them
+        per group when ``by`` is given)."""
+        if group_by_frame is not None:
+            raise ValueError("impute(group_by_frame=...) is not supported yet; use by=")
+        (ddf, types), result = frame_stats.impute(self._ddf, self._types, column=column,
+                                                  method=method, combine_method=combine_method,
+                                                  by=by, values=values)
+        self._ddf, self._types = ddf, dict(types)
+        return self._wrap(result) if isinstance(result, tuple) else result
+
+    def insert_missing_values(self, fraction=0.1, seed=None):
+        """Set each cell to NA with probability ``fraction`` (in place; returns self)."""
+        ddf, types = frame_stats.insert_missing_values(self._ddf, self._types, fraction=fraction,
+                                                       seed=seed, row_offsets=self._offsets())
+        self._ddf, self._types = ddf, dict(types)
+        return self
+
+    def apply(self, fun=None, axis=0):
+        return self._wrap(frame_stats.apply(self._ddf, self._types, fun, axis=axis),
+                          same_rows=(axis == 1))
+
+    def group_by(self, by):
+        """H2O's group-by: chain count/sum/mean/min/max/sd/var/ss/mode, then
+        ``get_frame()``."""
+        return H2OGroupBy(self, by)
+
+    def sort(self, by, ascending=True):
+        """Rows sorted by the columns ``by`` (enum by level order; NAs first, as H2O)."""
+        keys = [self.names[j] for j in self._col_indices(by if isinstance(by, list) else [by])]
+        asc = ascending if isinstance(ascending, list) else [ascending] * len(keys)
+        if len(asc) != len(keys):
+            raise H2OValueError(f"ascending needs {len(keys)} entries, got {len(asc)}")
+        tmp = [f"__sort_{i}" for i in range(len(keys))]
+        meta = self._ddf._meta.assign(**{t: pd.Series([], dtype=object if
+                                                       self._types[k] in TEXT_TYPES else np.float64)
+                                         for t, k in zip(tmp, keys)})
+        keyed = self._ddf.map_partitions(_sort_keys, dict(zip(tmp, keys)), dict(self._types),
+                                         dict(zip(tmp, asc)), meta=meta)
+        ddf = keyed.sort_values(tmp, ascending=asc)[self.names]
+        return self._derive(ddf, self._types, same_rows=False)
 
     # ------------------------------------------------------------------ random
 
@@ -1676,6 +1803,38 @@ class H2OFrame:
         ddf = _map_rows(self._ddf, _stratified_split_partition, self._offsets(), meta, seed,
                         float(test_frac), name)
         return self._derive(ddf, {name: "enum"})
+
+
+class H2OGroupBy(GroupBy):
+    """``frame.group_by(by)``: the aggregations of ``groupby.GroupBy``; ``get_frame()``
+    (and ``frame``) give an H2OFrame."""
+
+    def __init__(self, fr, by):
+        super().__init__(fr._ddf, fr._types, by)
+
+    def get_frame(self):
+        ddf, types = super().get_frame()
+        return H2OFrame._from_dask(ddf, types)
+
+
+def _sort_keys(part, keys, types, ascending):
+    """Sort keys with NAs mapped to the end that sorts first (dask's distributed sort
+    does not place NaN reliably)."""
+    out = part.copy()
+    for tmp, c in keys.items():
+        first = np.finfo(np.float64).min if ascending[tmp] else np.finfo(np.float64).max
+        if types[c] == "enum":
+            codes = part[c].cat.codes.to_numpy()
+            out[tmp] = np.where(codes < 0, first, codes).astype(np.float64)
+        elif types[c] in TEXT_TYPES:
+            values = part[c].to_numpy(dtype=object)
+            na_text = "" if ascending[tmp] else "\U0010ffff"
+            out[tmp] = pd.Series(np.where(pd.isna(values), na_text, values), index=part.index,
+                                 dtype=object)
+        else:
+            values = part[c].to_numpy(dtype=np.float64)
+            out[tmp] = np.where(np.isnan(values), first, values)
+    return out
 
 
 def _math_method(fname):
