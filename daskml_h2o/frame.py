@@ -526,6 +526,14 @@ def _take_positions(part, row_start, positions):
     return part.iloc[positions[lo:hi] - row_start]
 
 
+def _drop_positions(part, row_start, positions):
+    lo = np.searchsorted(positions, row_start)
+    hi = np.searchsorted(positions, row_start + len(part))
+    keep = np.ones(len(part), dtype=bool)
+    keep[positions[lo:hi] - row_start] = False
+    return part[keep]
+
+
 def _take_range(part, row_start, start, stop, step):
     n = len(part)
     first = max(start, row_start)
@@ -545,7 +553,9 @@ def _update_rows(part, value, row_start, rows, plan):
     ("mask", column of ``value``/``mask`` frame) or ("positions", sorted array)."""
     mask_part, val_part = value
     n = len(part)
-    if rows[0] == "mask":
+    if rows[0] == "all":
+        hit = np.ones(n, dtype=bool)
+    elif rows[0] == "mask":
         m = mask_part[rows[1]].to_numpy(dtype=np.float64)
         hit = (m != 0) & ~np.isnan(m)
     else:
@@ -853,9 +863,6 @@ class H2OFrame:
         """``other``'s dask DataFrame cut into this frame's partitions, row for row."""
         if other._layout is self._layout:
             return other._ddf
-        if other._ddf.npartitions == self._ddf.npartitions and other._layout.lengths is None \
-                and self._layout.lengths is None and _same_source(self._ddf, other._ddf):
-            return other._ddf
         mine, theirs = self._row_lengths(), other._row_lengths()
         if sum(mine) != sum(theirs):
             raise H2OValueError(f"frames have different numbers of rows: {sum(mine)} and "
@@ -900,8 +907,12 @@ class H2OFrame:
     def _take_rows(self, rows):
         if isinstance(rows, slice) and (rows.step is None or rows.step > 0):
             start, stop, step = rows.indices(self.nrow)
-            ddf = _map_rows(self._ddf, _take_range, self._offsets(), self._ddf._meta,
-                            start, stop, step)
+            offsets, lengths = self._offsets(), np.asarray(self._row_lengths())
+            # read only the partitions that hold selected rows (head of a big import)
+            keep = [k for k in range(len(lengths))
+                    if offsets[k] < stop and offsets[k] + lengths[k] > start] or [0]
+            ddf = self._ddf if len(keep) == len(lengths) else self._ddf.partitions[keep]
+            ddf = _map_rows(ddf, _take_range, offsets[keep], self._ddf._meta, start, stop, step)
             return self._derive(ddf, self._types, same_rows=False)
         positions = self._row_positions(rows)
         order = np.unique(positions)
@@ -1002,7 +1013,7 @@ class H2OFrame:
                 raise H2OValueError("a row mask must have one column")
             row_spec, other = ("mask", rows.names[0]), rows
         elif _is_all(rows):
-            row_spec = ("positions", np.arange(self.nrow, dtype=np.int64))
+            row_spec = ("all",)
         else:
             row_spec = ("positions", np.unique(self._row_positions(rows)))
         val_frame = None
@@ -1064,9 +1075,10 @@ class H2OFrame:
     def drop(self, index, axis=1):
         """A new frame without the given columns (axis=1) or rows (axis=0)."""
         if axis == 0:
-            drop = set(self._row_positions(index if isinstance(index, (list, tuple)) else [index]).tolist())
-            keep = [i for i in range(self.nrow) if i not in drop]
-            return self._take_rows(keep)
+            drop = np.unique(self._row_positions(index if isinstance(index, (list, tuple))
+                                                 else [index]))
+            ddf = _map_rows(self._ddf, _drop_positions, self._offsets(), self._ddf._meta, drop)
+            return self._derive(ddf, self._types, same_rows=False)
         drop = set(self._col_indices(index if isinstance(index, (list, tuple)) else [index]))
         return self._select_cols([j for j in range(self.ncol) if j not in drop])
 
@@ -1112,8 +1124,13 @@ class H2OFrame:
 
     def __contains__(self, item):
         values = item if isinstance(item, (list, tuple)) else [item]
-        pdf = self.as_data_frame()
-        return all(bool((pdf == v).to_numpy().any()) for v in values)
+        return all(self._has_value(v) for v in values)
+
+    def _has_value(self, value):
+        texty = isinstance(value, str)
+        cols = [c for c, t in self._types.items()
+                if (t in ("enum",) + TEXT_TYPES) == texty]
+        return any(self[c]._binary(value, "==").any() for c in cols)
 
     # ------------------------------------------------------------------ math
 
@@ -1564,8 +1581,7 @@ class H2OFrame:
     def head(self, rows=10, cols=200):
         """First ``rows`` rows and ``cols`` columns, as a frame."""
         fr = self if self.ncol <= cols else self[:, :cols]
-        ddf = fr._ddf.head(int(rows), npartitions=-1, compute=False)
-        return fr._derive(ddf, fr._types, same_rows=False)
+        return fr._take_rows(slice(0, min(int(rows), fr.nrow)))
 
     def tail(self, rows=10, cols=200):
         """Last ``rows`` rows and ``cols`` columns, as a frame."""
@@ -1861,13 +1877,6 @@ def _is_int(x):
 
 def _is_all(x):
     return isinstance(x, slice) and x == slice(None)
-
-
-def _same_source(a, b):
-    try:
-        return a.divisions == b.divisions and a.known_divisions
-    except Exception:  # divisions of some expressions cannot be read without computing
-        return False
 
 
 def _op_mode(op, left, right):

@@ -286,3 +286,39 @@ def test_drop_pop_and_names(nparts):
     assert fr.as_data_frame()["r"].iloc[0] == "id0"
     with pytest.raises(H2OValueError, match="unique"):
         fr.set_names(["a", "a", "b"])
+
+
+def test_dask_input_with_pyarrow_strings_datetimes_and_unknown_categories():
+    pdf = pd.DataFrame({"s": ["a", "b", "a", "b", None, "a"],
+                        "d": pd.to_datetime(["2020-01-01", None, "2020-01-02", "2020-01-01",
+                                             "2020-01-03", "2020-01-01"]),
+                        "k": pd.Categorical(["x", "y", "x", "x", "y", "x"])})
+    ddf = dd.from_pandas(pdf, npartitions=2)  # default config: pyarrow strings
+    ddf["k"] = ddf["k"].cat.as_unknown()
+    fr = H2OFrame(ddf)
+    assert fr.types == {"s": "enum", "d": "time", "k": "enum"}
+    assert fr.levels() == [["a", "b"], [], ["x", "y"]]
+    got = fr.as_data_frame()
+    np.testing.assert_array_equal(got["d"].to_numpy(), [1577836800000.0, np.nan, 1577923200000.0,
+                                                        1577836800000.0, 1578009600000.0,
+                                                        1577836800000.0])
+    assert got["s"].fillna("NA").tolist() == ["a", "b", "a", "b", "NA", "a"]
+
+
+def test_membership_head_reads_first_partitions_and_row_drop(nparts):
+    pdf = reference()
+    fr = make(pdf, nparts)
+    assert "lo" in fr and "nope" not in fr and 3.0 in fr and 1e9 not in fr
+    head = fr.head(2)
+    assert head.to_dask().npartitions == 1
+    got = fr.drop([0, 5, 22], axis=0).as_data_frame()
+    want = user_view(pdf).drop(index=[0, 5, 22]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+    fr[:, "y"] = 1.5
+    assert (fr.as_data_frame()["y"] == 1.5).all()
+
+
+def test_combining_frames_with_different_rows_is_refused():
+    fr = make(reference(), 3)
+    with pytest.raises(H2OValueError, match="different numbers of rows"):
+        fr[fr["x"] > 4]["y"] + fr["y"]
