@@ -381,25 +381,38 @@ def _format_number(v, typ="real"):
     return repr(float(v))
 
 
+def _java_double_text(x):
+    """Java's ``Double.toString`` (what H2O prints in cut() labels)."""
+    if x == 0 or 1e-3 <= abs(x) < 1e7:
+        return repr(float(x))
+    mantissa, exp = f"{x:.16e}".split("e")
+    mantissa = repr(float(mantissa))
+    return f"{mantissa}E{int(exp)}"
+
+
 def _java_mod(a, b):
     return np.fmod(a, b)
 
 
+def _int_div(a, b):
+    """H2O's ``//`` truncates toward zero (-2 // 3 == 0)."""
+    return np.trunc(np.true_divide(a, b))
+
+
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide,
-          "//": np.floor_divide, "%": _java_mod, "**": np.power}
+          "//": _int_div, "%": _java_mod, "**": np.power}
 _COMPARE = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal,
             ">": np.greater, ">=": np.greater_equal}
-_INT_PRESERVING = ("+", "-", "*", "//", "%")
+_INT_PRESERVING = ("+", "-", "*", "//", "%", "**")
 
 
 def _logic(op, a, b):
-    a_na, b_na = np.isnan(a), np.isnan(b)
-    a_true, b_true = (a != 0) & ~a_na, (b != 0) & ~b_na
+    """H2O's ``&``: 0 if either side is 0, else NA if either is NA, else 1; ``|``: 1 if
+    either side is exactly 1, else NA if either is NA, else 0 (checked on H2O 3.46)."""
+    na = np.isnan(a) | np.isnan(b)
     if op == "&":
-        out = np.where(a_true & b_true, 1.0, np.nan)
-        return np.where((a == 0) | (b == 0), 0.0, np.where(a_na | b_na, np.nan, out))
-    out = np.where(a_true | b_true, 1.0, np.nan)
-    return np.where(~(a_true | b_true) & ~a_na & ~b_na, 0.0, out)
+        return np.where((a == 0) | (b == 0), 0.0, np.where(na, np.nan, 1.0))
+    return np.where((a == 1) | (b == 1), 1.0, np.where(na, np.nan, 0.0))
 
 
 def _operand(parts, spec, mode):
@@ -429,10 +442,10 @@ def _binary_partition(a, b, plan, names):
                 na = np.array([u is None or v is None for u, v in zip(x, y)], dtype=bool)
                 xs = np.where(na, "", x).astype(str)
                 ys = np.where(na, "", y).astype(str)
-                res = np.where(na, np.nan, _COMPARE[op](xs, ys).astype(np.float64))
+                res = np.where(na, float(op == "!="), _COMPARE[op](xs, ys).astype(np.float64))
             elif op in _COMPARE:
-                res = np.where(np.isnan(x) | np.isnan(y), np.nan,
-                               _COMPARE[op](x, y).astype(np.float64))
+                # Java double comparisons, as H2O: NA compares false (and != true)
+                res = _COMPARE[op](x, y).astype(np.float64)
             elif op in ("&", "|"):
                 res = _logic(op, x, y)
             else:
@@ -621,12 +634,41 @@ def _fold_partition(part, row_start, kind, seed, nfolds):
     return pd.DataFrame({"C1": folds.astype(np.float64)}, index=part.index)
 
 
-def _stratified_split_partition(part, row_start, seed, test_frac, name):
+def _class_keys(part, col, typ):
+    """Per-row class key (level code or integer value) and the rows that have one."""
+    if typ == "enum":
+        keys = part[col].cat.codes.to_numpy().astype(np.int64)
+        return keys, keys >= 0
+    values = part[col].to_numpy(dtype=np.float64)
+    ok = ~np.isnan(values)
+    return np.where(ok, values, 0).astype(np.int64), ok
+
+
+def _class_counts(part, col, typ):
+    keys, ok = _class_keys(part, col, typ)
+    uniq, counts = np.unique(keys[ok], return_counts=True)
+    return pd.Series([list(zip(uniq.tolist(), counts.tolist()))])
+
+
+def _h2o_stratified_draw(size, test_frac, seed):
+    """Sorted ranks (within the class) that H2O's stratified split sends to test."""
     from . import _pcg
 
-    u = _pcg.runif(seed, row_start, len(part))
-    codes = (u < test_frac).astype(np.int8)
-    return pd.DataFrame({name: pd.Categorical.from_codes(codes, dtype=_cat_dtype(["train", "test"]))},
+    target = min(max(math.floor(size * test_frac + 0.5), 1), size)
+    picked, count = set(), 0
+    while len(picked) < target:
+        picked.add(int(_pcg.PCG(seed + count).next_double() * size))
+        count += 1
+    return np.array(sorted(picked), dtype=np.int64)
+
+
+def _mark_test_rows(part, col, typ, payload, name):
+    keys, ok = _class_keys(part, col, typ)
+    test = np.zeros(len(part), dtype=np.int8)
+    for k, ranks in payload.items():
+        rows = np.flatnonzero(ok & (keys == k))
+        test[rows[ranks]] = 1
+    return pd.DataFrame({name: pd.Categorical.from_codes(test, dtype=_cat_dtype(["train", "test"]))},
                         index=part.index)
 
 
@@ -790,7 +832,7 @@ class H2OFrame:
                   "time": ("time",), "uuid": ("uuid",), "bad": ("bad",)}
         if coltype not in wanted:
             raise H2OValueError(f"coltype must be one of {sorted(wanted)}, got {coltype!r}")
-        return [j for j, t in enumerate(self._types.values()) if t in wanted[coltype]]
+        return [float(j) for j, t in enumerate(self._types.values()) if t in wanted[coltype]]
 
     def isfactor(self):
         return [t == "enum" for t in self._types.values()]
@@ -1212,7 +1254,11 @@ class H2OFrame:
                  for c, t in self._types.items()}
         meta = pd.DataFrame({c: pd.Series([], dtype=np.float64) for c in self._types})
         ddf = self._ddf.map_partitions(_unary_partition, func, self.names, kwargs, meta=meta)
-        return self._derive(ddf, types)
+        fr = self._derive(ddf, types)
+        # H2O names math results after the call (``log(a)``); round/signif/not keep names
+        if fname not in ("round", "signif", "not"):
+            fr.set_names([f"{fname}({c})" for c in self.names])
+        return fr
 
     def round(self, digits=0):
         return self._unary("round", digits=digits)
@@ -1224,7 +1270,8 @@ class H2OFrame:
         """0/1 int frame: 1 where the value is missing."""
         meta = pd.DataFrame({c: pd.Series([], dtype=np.float64) for c in self._types})
         ddf = self._ddf.map_partitions(_isna_partition, meta=meta)
-        return self._derive(ddf, {c: "int" for c in self._types})
+        fr = self._derive(ddf, {c: "int" for c in self._types})
+        return fr.set_names([f"isNA({c})" for c in self.names])
 
     def ifelse(self, yes, no):
         """Per row: ``yes`` where this 0/1 column is non-zero, ``no`` where zero, NA
@@ -1263,7 +1310,7 @@ class H2OFrame:
         del frames
         ddf = self._ddf.map_partitions(_ifelse_partition, ddfs[0], ddfs[1], test_col, specs[0],
                                        specs[1], kind, levels, meta=meta, align_dataframes=False)
-        return self._derive(ddf, {test_col: typ})
+        return self._derive(ddf, {test_col: typ}).set_names(["C1"])
 
     def cut(self, breaks, labels=None, include_lowest=False, right=True, dig_lab=3):
         """Bin a numeric column into an enum column (R's ``cut``)."""
@@ -1273,7 +1320,7 @@ class H2OFrame:
         if len(breaks) < 2 or any(b2 <= b1 for b1, b2 in zip(breaks, breaks[1:])):
             raise H2OValueError(f"breaks must be at least 2 increasing numbers, got {breaks}")
         if labels is None:
-            fmt = [f"{b:.{dig_lab}g}" for b in breaks]
+            fmt = [_java_double_text(round(b, int(dig_lab))) for b in breaks]
             labels = [f"({a},{b}]" if right else f"[{a},{b})" for a, b in zip(fmt, fmt[1:])]
             if include_lowest:
                 labels[0 if right else -1] = (("[" + labels[0][1:]) if right
@@ -1458,9 +1505,9 @@ class H2OFrame:
             if not isinstance(other, H2OFrame):
                 other = out._constant_frame(other)
             for j, name in enumerate(other.names):
-                new = name
+                new, k = name, 0
                 while new in out._types:
-                    new += "0"
+                    new, k = f"{name}{k}", k + 1
                 out._set_column(new, other[j])
         return out
 
@@ -1489,8 +1536,6 @@ class H2OFrame:
                 types[c] = kinds.pop()
             elif kinds <= {"int", "real"}:
                 types[c] = "real"
-            elif kinds <= {"string", "enum"}:
-                types[c] = "string"
             else:
                 raise H2OValueError(f"rbind(): column '{c}' has incompatible types {sorted(kinds)}")
         domains = {c: sorted({lv for fr in frames for lv in _levels_of(fr._ddf.dtypes[c])})
@@ -1590,24 +1635,26 @@ class H2OFrame:
         return fr._take_rows(slice(max(n - int(rows), 0), n))
 
     def _table_text(self, rows=10):
+        """The first rows as H2O prints them (tabulate's plain layout: numbers aligned
+        on the decimal point, text left-aligned, NA as ``nan``)."""
         pdf = _to_user_pandas(self.head(rows)._ddf.compute(), self._types)
-        cells = [[_format_cell(v, t) or "nan" for v, t in zip(r, self._types.values())]
-                 for r in pdf.itertuples(index=False, name=None)]
-        numeric = [t in NUMERIC_TYPES + ("time",) for t in self._types.values()]
-        widths = [max([len(c)] + [len(r[j]) for r in cells]) for j, c in enumerate(self.names)]
-
-        def line(values):
-            return "  ".join(v.rjust(w) if num else v.ljust(w)
-                             for v, w, num in zip(values, widths, numeric)).rstrip()
-
-        out = [line(self.names), "  ".join("-" * w for w in widths)]
-        out += [line(r) for r in cells]
-        return "\n".join(out)
+        columns = []
+        for c, t in self._types.items():
+            values = pdf[c].tolist()
+            if t in NUMERIC_TYPES + ("time",):
+                columns.append(_decimal_aligned(c, values))
+            else:
+                cells = ["nan" if v is None or v != v else str(v) for v in values]
+                width = max([len(c)] + [len(v) for v in cells])
+                columns.append([c.ljust(width)] + [v.ljust(width) for v in cells])
+        return "\n".join("  ".join(col[i] for col in columns).rstrip()
+                         for i in range(len(pdf) + 1))
 
     def __repr__(self):
         if not self._types:
             return "[0 rows x 0 columns]"
-        return f"{self._table_text()}\n\n[{self.nrow} rows x {self.ncol} columns]\n"
+        plural = "column" if self.ncol == 1 else "columns"
+        return f"{self._table_text()}\n[{self.nrow} rows x {self.ncol} {plural}]\n"
 
     __str__ = __repr__
 
@@ -1807,18 +1854,41 @@ class H2OFrame:
         return self._fold_column("stratified", n_folds, seed)
 
     def stratified_split(self, test_frac=0.2, seed=-1):
-        """Enum column ``test_train_split`` with levels ``train``/``test``; a row is
-        ``test`` when its ``runif(seed)`` draw is below ``test_frac``."""
+        """Enum column ``test_train_split`` (levels ``train``, ``test``): per class,
+        max(round(n_c * test_frac), 1) rows go to ``test``, drawn as H2O does (the k-th
+        draw picks the member int(next_double() * n_c) of a generator seeded
+        seed + k, skipping repeats), so the split equals H2O's for the same seed."""
         if not 0 < float(test_frac) < 1:
             raise H2OValueError(f"test_frac must be in (0, 1), got {test_frac}")
         if self.ncol != 1:
             raise H2OValueError("stratified_split() needs a one-column (response) frame")
+        c, t = self.names[0], self._types[self.names[0]]
+        if t not in ("enum", "int"):
+            raise H2OValueError(f"Stratification only applies to integer and categorical "
+                                f"columns. Got: {t} column '{c}'")
         seed = _resolve_seed(seed)
+        counts = [dict(v) for v in self._ddf.map_partitions(
+            _class_counts, c, t, meta=(None, object)).compute()]
+        classes = sorted({k for part in counts for k in part})
+        sizes = {k: sum(part.get(k, 0) for part in counts) for k in classes}
+        chosen = {k: _h2o_stratified_draw(sizes[k], float(test_frac), seed) for k in classes}
+        payloads, before = [], {k: 0 for k in classes}
+        for part in counts:
+            payload = {}
+            for k, n in part.items():
+                ranks = chosen[k]
+                lo, hi = np.searchsorted(ranks, [before[k], before[k] + n])
+                payload[k] = ranks[lo:hi] - before[k]
+                before[k] += n
+            payloads.append(payload)
         name = "test_train_split"
         meta = pd.DataFrame({name: pd.Categorical([], dtype=_cat_dtype(["train", "test"]))})
-        ddf = _map_rows(self._ddf, _stratified_split_partition, self._offsets(), meta, seed,
-                        float(test_frac), name)
-        return self._derive(ddf, {name: "enum"})
+        parts = [dask.delayed(_mark_test_rows)(part, c, t, payload, name)
+                 for part, payload in zip(self._ddf.to_delayed(), payloads)]
+        ddf = dd.from_delayed(parts, meta=meta, verify_meta=False)
+        fr = self._derive(ddf, {name: "enum"}, same_rows=False)
+        fr._layout = self._layout
+        return fr
 
 
 class H2OGroupBy(GroupBy):
@@ -2038,6 +2108,26 @@ def _to_user_pandas(pdf, types):
         else:
             out[c] = pd.Series(s.to_numpy(dtype=np.float64))
     return pd.DataFrame(out, columns=list(types))
+
+
+def _decimal_aligned(name, values):
+    """Header + cells of a numeric column, aligned on the decimal point."""
+    texts = ["nan" if v != v else format(float(v), "g") if isinstance(v, float) else str(v)
+             for v in values]
+    heads, tails = [], []
+    for text in texts:
+        head, dot, tail = text.partition(".")
+        if "e" in text or text == "nan" or not dot:
+            heads.append(text)
+            tails.append("")
+        else:
+            heads.append(head)
+            tails.append("." + tail)
+    left = max([len(h) for h in heads] + [0])
+    right = max([len(t) for t in tails] + [0])
+    cells = [h.rjust(left) + t.ljust(right) for h, t in zip(heads, tails)]
+    width = max([len(name)] + [len(c) for c in cells])
+    return [name.rjust(width)] + [c.rjust(width) for c in cells]
 
 
 def _format_cell(v, t):

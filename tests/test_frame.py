@@ -122,9 +122,10 @@ def test_properties_and_levels(nparts):
     fr = make(reference(), nparts)
     assert fr.names == fr.columns == fr.col_names == ["x", "y", "c", "s"]
     assert fr.type("c") == "enum" and fr.type(0) == "real"
-    assert fr.columns_by_type("numeric") == [0, 1]
-    assert fr.columns_by_type("categorical") == [2]
-    assert fr.columns_by_type("string") == [3]
+    assert fr.columns_by_type("numeric") == [0.0, 1.0]  # floats, as H2O returns them
+    assert fr.columns_by_type("categorical") == [2.0]
+    assert fr.columns_by_type("string") == [3.0]
+    assert fr[fr.columns_by_type("categorical")].names == ["c"]
     assert fr.isfactor() == [False, False, True, False] and fr.anyfactor()
     assert fr.nlevels() == [0, 0, 3, 0]
     assert fr.nacnt() == [2.0, 1.0, 2.0, 0.0]
@@ -151,8 +152,14 @@ def test_repr_prints_table_and_dimensions():
     fr = make(reference(), 3)
     text = repr(fr)
     assert text.splitlines()[0].split() == ["x", "y", "c", "s"]
-    assert "[23 rows x 4 columns]" in text
+    assert text.splitlines()[-1] == "[23 rows x 4 columns]"
     assert len([ln for ln in text.splitlines() if ln.strip().endswith(("id0", "id9"))]) == 2
+    # the exact layout of real H2O 3.46's print (checked): decimal-aligned numbers
+    small = H2OFrame({"a": [1, 2, None, 4, 5, 6], "b": [0.5, 1.5, 2.5, None, 4.5, 5.5],
+                      "e": ["x", "y", "x", "y", "z", "x"]})
+    assert repr(small) == ("  a      b  e\n  1    0.5  x\n  2    1.5  y\nnan    2.5  x\n"
+                           "  4  nan    y\n  5    4.5  z\n  6    5.5  x\n[6 rows x 3 columns]\n")
+    assert repr(small["e"]).endswith("z\nx\n[6 rows x 1 column]\n")
     assert "[23 rows x 4 columns]" in fr._repr_html_()
 
 

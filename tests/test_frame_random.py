@@ -68,9 +68,23 @@ def test_fold_columns_match_h2o(fr):
         fr.kfold_column(1, 3)
 
 
-def test_stratified_split_column(fr):
-    s = fr["v"].stratified_split(test_frac=0.3, seed=5)
+def test_stratified_split_matches_h2o(fr):
+    # real H2O 3.46: e = x,y,x,y,z,x, test_frac 0.3, seed 1 -> train,test,test,train,test,train
+    small = H2OFrame(dd.from_pandas(pd.DataFrame({"e": pd.Categorical(list("xyxyzx"))}),
+                                    npartitions=fr.to_dask().npartitions % 4 + 1))
+    s = small["e"].stratified_split(test_frac=0.3, seed=1)
     assert s.names == ["test_train_split"] and s.levels() == [["train", "test"]]
-    got = s.as_data_frame()["test_train_split"].to_numpy()
-    want = np.where(values(fr.runif(5)) < 0.3, "test", "train")
-    np.testing.assert_array_equal(got, want)
+    assert s.as_data_frame()["test_train_split"].tolist() == ["train", "test", "test", "train",
+                                                             "test", "train"]
+
+
+def test_stratified_split_sizes_per_class(fr):
+    cls = (fr["id"] % 3).asnumeric()
+    cls._types = {"id": "int"}
+    s = cls.stratified_split(test_frac=0.25, seed=9).as_data_frame()["test_train_split"]
+    klass = np.arange(N) % 3
+    for k in range(3):
+        n_k = int((klass == k).sum())
+        assert int((s[klass == k] == "test").sum()) == int(np.floor(n_k * 0.25 + 0.5))
+    with pytest.raises(H2OValueError, match="integer and categorical"):
+        fr["v"].stratified_split()
