@@ -152,16 +152,26 @@ def _realign(ddf, src_lengths, dst_lengths):
     return dd.from_delayed(out, meta=ddf._meta, verify_meta=False)
 
 
+def _offset_part(row_start):
+    return pd.DataFrame({"row_start": np.array([row_start], dtype=np.int64)})
+
+
+def _call_with_offset(part, offset_part, func, *args):
+    return func(part, int(offset_part["row_start"].iloc[0]), *args)
+
+
 def _map_rows(ddf, func, offsets, meta, *args):
     """``map_partitions`` where ``func(part, row_start, *args)`` also gets the global
-    index of the partition's first row."""
+    index of the partition's first row. The offsets travel as a one-row-per-partition
+    collection beside the data (not via ``partition_info``), so they stay right when
+    dask later selects or reorders partitions (``head``, ``partitions[k]``)."""
     offsets = [int(o) for o in offsets]
-
-    def with_offset(part, *a, partition_info=None):
-        number = partition_info["number"] if partition_info else 0
-        return func(part, offsets[number], *a)
-
-    return ddf.map_partitions(with_offset, *args, meta=meta, align_dataframes=False)
+    if len(offsets) != ddf.npartitions:
+        raise H2OValueError(f"{len(offsets)} row offsets for {ddf.npartitions} partitions")
+    offset_ddf = dd.from_map(_offset_part, offsets, enforce_metadata=False,
+                             meta=pd.DataFrame({"row_start": pd.Series([], dtype=np.int64)}))
+    return ddf.map_partitions(_call_with_offset, offset_ddf, func, *args, meta=meta,
+                              align_dataframes=False)
 
 
 class _Layout:
@@ -376,9 +386,9 @@ def _parse_float(text):
 def _format_number(v, typ="real"):
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
-    if typ in ("int", "time") or float(v).is_integer():
+    if typ in ("int", "time"):
         return str(int(v))
-    return repr(float(v))
+    return repr(float(v))  # Java's Double.toString for the usual range: 2.0, 0.5
 
 
 def _java_double_text(x):

@@ -88,3 +88,15 @@ def test_stratified_split_sizes_per_class(fr):
         assert int((s[klass == k] == "test").sum()) == int(np.floor(n_k * 0.25 + 0.5))
     with pytest.raises(H2OValueError, match="integer and categorical"):
         fr["v"].stratified_split()
+
+
+def test_draws_stay_keyed_on_global_rows_when_partitions_are_picked(fr):
+    r = fr.runif(42)
+    full = values(r)
+    nparts = r.to_dask().npartitions
+    lengths = fr._row_lengths()
+    last = r.to_dask().partitions[nparts - 1].compute()["rnd"].to_numpy()
+    np.testing.assert_array_equal(last, full[N - lengths[-1]:])
+    assert r[61, 0] == full[61] and r[-1, "rnd"] == full[-1]
+    np.testing.assert_array_equal(values(r.tail(30)), full[70:])
+    np.testing.assert_array_equal(values(r.head(30)), full[:30])
