@@ -1161,14 +1161,21 @@ class H2OFrame:
                 raise H2OValueError("give col= on a frame with more than one column")
             col = 0
         names = self.names
-        names[self._col_index(col)] = name
+        j = self._col_index(col)
+        if name != names[j] and name in self._types:
+            raise H2OValueError(f"Column '{name}' already exists in the frame")
+        names[j] = name
         return self.set_names(names)
 
     def rename(self, columns=None):
-        """Rename the columns in ``columns`` (dict old -> new, or index -> new)."""
+        """Rename the columns in ``columns`` (dict old -> new, or index -> new); like
+        H2O, keys that name no column are ignored."""
         names = self.names
         for old, new in (columns or {}).items():
-            names[self._col_index(old)] = new
+            if _is_int(old) and -self.ncol <= old < self.ncol:
+                names[old % self.ncol] = new
+            elif isinstance(old, str) and old in self._types:
+                names[names.index(old)] = new
         return self.set_names(names)
 
     def __iter__(self):
@@ -1251,7 +1258,10 @@ class H2OFrame:
     __hash__ = object.__hash__
 
     def __bool__(self):
-        raise H2OValueError("the truth value of an H2OFrame is ambiguous; use .any() or .all()")
+        if self.shape == (1, 1):
+            return bool(self[0, 0])
+        raise H2OValueError("the truth value of an H2OFrame with more than one value is "
+                            "ambiguous; use .any() or .all(), or parentheses around & and |")
 
     def _unary(self, fname, **kwargs):
         func = _math(fname)
@@ -1520,6 +1530,12 @@ class H2OFrame:
                     new, k = f"{name}{k}", k + 1
                 out._set_column(new, other[j])
         return out
+
+    def concat(self, frames, axis=1):
+        """cbind (axis=1) or rbind (axis=0) of this frame and ``frames``."""
+        if not frames:
+            raise ValueError("Input list of frames is empty! Nothing to concat.")
+        return self.cbind(frames) if axis == 1 else self.rbind(frames)
 
     def _constant_frame(self, value):
         series, typ = _constant_column(value)

@@ -329,3 +329,14 @@ def test_combining_frames_with_different_rows_is_refused():
     fr = make(reference(), 3)
     with pytest.raises(H2OValueError, match="different numbers of rows"):
         fr[fr["x"] > 4]["y"] + fr["y"]
+
+
+def test_rename_ignores_unknown_keys_and_set_name_refuses_duplicates():
+    fr = H2OFrame({"a": [1, 2], "b": [3, 4]})
+    assert fr.rename(columns={"a": "x", "zz": "y", 1: "q"}).names == ["x", "q"]
+    with pytest.raises(H2OValueError, match="Column 'q' already exists"):
+        fr.set_name("x", "q")
+    assert bool(fr[0, :]["x"]) is True
+    with pytest.raises(H2OValueError, match="ambiguous"):
+        bool(fr)
+    assert fr.concat([fr], axis=0).nrow == 4 and fr.concat([fr]).names == ["x", "q", "x0", "q0"]
