@@ -25,7 +25,6 @@ import difflib
 import hashlib
 import itertools
 import math
-import os
 import random
 import string as _string
 import uuid
@@ -715,8 +714,8 @@ class H2OFrame:
         else:
             pdf, types = _typed_from_python(python_obj, header, column_names, column_types,
                                             na_strings, skipped_columns)
-        lengths = None
         ddf = _from_pandas(pdf)
+        lengths = (len(pdf),) if ddf.npartitions == 1 else None  # known without a pass
         self._init_core(ddf, types, _Layout(lengths), destination_frame or _upload_id())
 
     @staticmethod
@@ -1302,7 +1301,6 @@ class H2OFrame:
         branches = [yes, no]
         texts = [isinstance(b, str) or (isinstance(b, H2OFrame) and b._types[b.names[0]] == "enum")
                  for b in branches]
-        frames = [b for b in branches if isinstance(b, H2OFrame)]
         ddfs = [self._aligned_ddf(b) if isinstance(b, H2OFrame) else None for b in branches]
         if any(texts):
             if not all(texts):
@@ -1327,7 +1325,6 @@ class H2OFrame:
                        for b in branches)
             meta, typ, kind, levels = pd.DataFrame({test_col: pd.Series([], dtype=np.float64)}), \
                 "int" if ints else "real", "num", None
-        del frames
         ddf = self._ddf.map_partitions(_ifelse_partition, ddfs[0], ddfs[1], test_col, specs[0],
                                        specs[1], kind, levels, meta=meta, align_dataframes=False)
         return self._derive(ddf, {test_col: typ}).set_names(["C1"])
@@ -2041,6 +2038,7 @@ def _update_meta(meta, plan):
 
 
 def _update_rows_parts(part, row_start, mask_part, val_part, row_spec, plan):
+    # _map_rows passes the extra frames as separate arguments
     return _update_rows(part, (mask_part, val_part), row_start, row_spec, plan)
 
 
