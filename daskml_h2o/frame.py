@@ -707,7 +707,7 @@ class H2OFrame:
             python_obj = python_obj.to_frame()
         if isinstance(python_obj, dd.DataFrame):
             ddf, types = self._wrap_dask(python_obj, column_names, column_types, skipped_columns)
-            self._init_core(ddf, types, _Layout(), destination_frame)
+            self._init_core(ddf, types, _Layout(), destination_frame or _upload_id())
             return
         if python_obj is None:
             pdf, types = pd.DataFrame(index=pd.RangeIndex(0)), {}

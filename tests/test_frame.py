@@ -340,3 +340,19 @@ def test_rename_ignores_unknown_keys_and_set_name_refuses_duplicates():
     with pytest.raises(H2OValueError, match="ambiguous"):
         bool(fr)
     assert fr.concat([fr], axis=0).nrow == 4 and fr.concat([fr]).names == ["x", "q", "x0", "q0"]
+
+
+def test_conditional_update_from_enum_and_string_columns(nparts):
+    pdf = pd.DataFrame({"e": pd.Categorical(["a", "b", None, "a"]),
+                        "f": pd.Categorical(["z", "a", "z", None]),
+                        "s": pd.Series(["s0", "s1", "s2", "s3"], dtype=object),
+                        "t": pd.Series(["t0", "t1", "t2", "t3"], dtype=object),
+                        "m": [1.0, 0.0, 1.0, 1.0]})
+    fr = make(pdf, min(nparts, 2))
+    fr[fr["m"] == 1, "e"] = fr["f"]
+    fr[fr["m"] == 0, "s"] = fr["t"]
+    got = fr.as_data_frame()
+    assert fr.levels()[0] == ["a", "b", "z"]
+    assert got["e"].fillna("NA").tolist() == ["z", "b", "z", "NA"]
+    assert got["s"].tolist() == ["s0", "t1", "s2", "s3"]
+    assert fr.frame_id.startswith("Key_Frame__upload_") and registry.get(fr.frame_id) is fr
