@@ -48,6 +48,8 @@ def pin(h2o):
         scaled = u * 2.0 ** 24
         assert np.all(scaled == np.round(scaled)), "runif values are not k / 2**24"
         out[f"runif_{seed}_times_2pow24"] = _ints(scaled)
+    # Rapids carries the seed as a double: 2**55 + 5 arrives as 2**55 + 8
+    out["runif_2pow55plus5_times_2pow24"] = _ints(np.array(_column(fr.runif(2 ** 55 + 5))) * 2.0 ** 24)
     first, _ = fr.split_frame(ratios=[0.6], seed=42)
     out["split_0.6_seed42_first"] = _ints(_column(first["id"]))
     parts = fr.split_frame(ratios=[0.3, 0.3], seed=7)

@@ -15,7 +15,6 @@ _MASK64 = (1 << 64) - 1
 _MULT = np.uint64(6364136223846793005)
 # PCGRNG(seed, seq=1): increment = (seq << 1) | 1
 _INC = np.uint64(3)
-_INT32_MIN = -(1 << 31)
 
 
 # ---------------------------------------------------------------------------- kernels
@@ -167,6 +166,17 @@ def resolve_seed(seed):
     return _signed64(seed)
 
 
+def rapids_seed(seed):
+    """The seed H2O's frame methods (``runif``, ``split_frame``, ``kfold_column``,
+    ``modulo``/``stratified_kfold_column``) really use: the client sends it through Rapids,
+    which holds numbers as doubles, so a seed beyond 2**53 is rounded to the nearest
+    double (then cast to a Java long, saturating). ``None``/``-1`` draw a random seed.
+    Model seeds (cross-validation folds) are exact longs and need no such rounding."""
+    if seed is None or int(seed) == -1:
+        return resolve_seed(None)
+    return max(-(1 << 63), min((1 << 63) - 1, int(float(int(seed)))))
+
+
 def runif(seed, row_start, n):
     """H2O ``frame.runif(seed)`` for global rows ``row_start .. row_start+n-1``:
     value of row i = next_float() after set_seed(seed + i), in [0, 1)."""
@@ -205,6 +215,10 @@ def random_folds(seed, row_start, n, nfolds):
     return out
 
 
+# the name the design contract uses
+random_fold = random_folds
+
+
 def modulo_folds(row_start, n, nfolds):
     """H2O Modulo fold assignment: fold = global row index mod nfolds."""
     _check_rows(row_start, n)
@@ -222,8 +236,13 @@ def stratified_folds(seed, row_start, class_index, nfolds):
     """H2O Stratified fold assignment (``stratified_kfold_column``) for the rows
     ``row_start ..`` whose class indices are ``class_index`` (int array; -1 = NA).
 
-    The class index is the rank of the class among the response's classes: the level
-    code for an enum, the position among the sorted distinct values for an int column.
+    This is cross-validation's ``fold_assignment="Stratified"``. H2O's frame method
+    ``stratified_kfold_column`` stratifies a zero column instead (a bug kept for
+    parity): call this with ``class_index`` all zeros for it.
+
+    The class index is the rank of the class among the distinct values present: the
+    level code for an enum whose levels all occur, the position among the sorted
+    distinct values for an int column (H2O fails on an enum with unused levels).
     A row of class c goes to ``Math.abs((int) next_int()) % nfolds`` after
     set_seed(i + seed_c), seed_c = next_long() after set_seed(seed + c); an NA row goes
     to i mod nfolds."""

@@ -7,7 +7,9 @@ H2OFrame method of the same name. Functions that return a frame return a new
 
 Statistics are dask reductions: each partition is reduced to a few small numpy
 arrays, the partials are combined in a tree, and many statistics share one
-``dask.compute``. No rows are gathered on the driver.
+``dask.compute``. No rows are gathered on the driver; only results come back, whose
+size is the answer's (the distinct values for ``unique``/``table``, one value-to-rank
+table per column for Spearman correlation).
 
 Exact quantiles (``quantile``, ``median``, ``impute(method="median")``, the MAD of
 ``hist(breaks="fd")``) use histogram refinement: a pass counts the values of every
@@ -59,6 +61,11 @@ def _reduction(ddf, chunk, combine, *args):
     """A delayed tree reduction of ``chunk(pdf, *args)`` over the partitions."""
     chunk_d = dask.delayed(chunk, pure=True)
     return _tree_reduce([chunk_d(p, *args) for p in ddf.to_delayed()], combine)
+
+
+def _project(ddf, cols):
+    """Only the columns a reduction reads (one column when it only needs row counts)."""
+    return ddf[cols] if cols or len(ddf.columns) == 0 else ddf[[ddf.columns[0]]]
 
 
 def _from_pandas(pdf, types):
@@ -147,7 +154,7 @@ def _moments_part(pdf, cols, types):
 
 
 def _moments_delayed(ddf, types, cols):
-    return _reduction(ddf[cols] if cols else ddf, _moments_part, _moments_combine, cols, types)
+    return _reduction(_project(ddf, cols), _moments_part, _moments_combine, cols, types)
 
 
 def _moments(ddf, types, cols):
@@ -188,7 +195,7 @@ def _summary_delayed(ddf, types):
     num = [c for c, t in types.items() if t in NUMERIC]
     other = [c for c, t in types.items() if t not in NUMERIC]
     return (_moments_delayed(ddf, types, num),
-            _reduction(ddf[other] if other else ddf, _levels_chunk, _levels_combine, other))
+            _reduction(_project(ddf, other), _levels_chunk, _levels_combine, other))
 
 
 def _domain(ddf, col):
@@ -471,9 +478,11 @@ def _qsetup_combine(a, b):
 
 
 def _qpass_part(pdf, specs, types, wcol):
-    out = []
+    out, converted = [], {}
     for col, lo, hi, gather in specs:
-        v, w = _values_weights(pdf, col, types[col], wcol)
+        if col not in converted:
+            converted[col] = _values_weights(pdf, col, types[col], wcol)
+        v, w = converted[col]
         if gather:
             keep = (v >= lo) & (v <= hi) & (w > 0)
             out.append((v[keep], w[keep]))
@@ -518,24 +527,23 @@ class _Target:
             j = int(np.flatnonzero(cnt)[-1])
         self.below = cum[j] - wsum[j]
         self.lo, self.hi, self.count = mins[j], maxs[j], int(cnt[j])
-        if self.lo == self.hi:
+        if self.lo == self.hi:      # one distinct value left: that is the answer
             self.value = float(self.lo)
 
 
-def _order_statistics(ddf, types, wanted, wcol=None):
-    """Exact values at weighted positions: wanted = {col: [positions]} -> {col: {pos: value}}.
+def _order_statistics(ddf, types, cols, probs, wcol=None):
+    """Exact order statistics around each prob's numpy position, per column.
 
-    Also returns each column's total weight (the count of non-NA values unweighted)."""
-    cols = list(wanted)
+    Returns ({col: {position: value}}, {col: total weight}); the total weight is the
+    count of non-NA values when unweighted."""
     sub = ddf[cols + ([wcol] if wcol else [])]
     setup = dask.compute(_reduction(sub, _qsetup_part, _qsetup_combine, cols, types, wcol))[0]
     targets, out = [], {c: {} for c in cols}
     for c, (total, w_ninf, w_pinf, fmin, fmax, nfin) in zip(cols, setup):
-        for r in wanted[c]:
+        ranks = sorted({r for prob in probs for r in _positions(total, prob)[1:]})
+        for r in ranks if total > 0 else []:
             t = _Target(c, r, fmin, fmax, w_ninf, int(nfin))
-            if total <= 0:
-                t.value = math.nan
-            elif r < w_ninf:
+            if r < w_ninf:
                 t.value = -math.inf
             elif r >= total - w_pinf:
                 t.value = math.inf
@@ -548,23 +556,18 @@ def _order_statistics(ddf, types, wanted, wcol=None):
         results = dask.compute(_reduction(sub, _qpass_part, _qpass_combine, specs, types, wcol))[0]
         for t, res in zip(active, results):
             t.update(res)
-        for t in active:
-            if t.value is None and t.lo == t.hi:
-                t.value = float(t.lo)
         active = [t for t in active if t.value is None]
     for t in targets:
         out[t.col][t.rank] = float(t.value)
-    totals = {c: s[0] for c, s in zip(cols, setup)}
-    return out, totals
+    return out, {c: s[0] for c, s in zip(cols, setup)}
 
 
 def _positions(total, prob):
     """numpy 'linear' virtual index and its two neighbouring positions."""
     virtual = (total - 1) * prob
-    prev = math.floor(virtual)
-    nxt = prev + 1
+    prev = builtins.max(math.floor(virtual), 0)     # below 0 only for total weight < 1
     last = math.ceil(total) - 1
-    return virtual, float(builtins.min(prev, last)), float(builtins.min(nxt, last))
+    return virtual, float(builtins.min(prev, last)), float(builtins.min(prev + 1, last))
 
 
 def _lerp(a, b, gamma):
@@ -593,10 +596,7 @@ def _quantiles(ddf, types, cols, probs, combine_method="interpolate", wcol=None)
                          f"use one of {COMBINE_METHODS}")
     if not cols:
         return {}
-    totals = _totals(ddf, types, cols, wcol)
-    wanted = {c: sorted({p for prob in probs for p in _positions(totals[c], prob)[1:]})
-              for c in cols}
-    stats, totals = _order_statistics(ddf, types, wanted, wcol)
+    stats, totals = _order_statistics(ddf, types, cols, probs, wcol)
     out = {}
     for c in cols:
         res = []
@@ -608,20 +608,6 @@ def _quantiles(ddf, types, cols, probs, combine_method="interpolate", wcol=None)
             res.append(_combine(stats[c][prev], stats[c][nxt], virtual, prev, combine_method))
         out[c] = [float(v) for v in res]
     return out
-
-
-def _totals_part(pdf, cols, types, wcol):
-    out = []
-    for c in cols:
-        v, w = _values_weights(pdf, c, types[c], wcol)
-        out.append(w[~np.isnan(v) & (w > 0)].sum())
-    return np.array(out)
-
-
-def _totals(ddf, types, cols, wcol):
-    sub = ddf[cols + ([wcol] if wcol else [])]
-    totals = dask.compute(_reduction(sub, _totals_part, np.add, cols, types, wcol))[0]
-    return dict(zip(cols, totals))
 
 
 def _check_probs(prob):
@@ -1303,7 +1289,9 @@ def apply(ddf, types, fun, axis=0):
         raise ValueError(f"axis must be 0 or 1, got {axis!r}")
     results = [fun(ddf[c]) for c in types]
     if all(isinstance(r, dd.Series) for r in results):
-        out = dd.concat([r.rename(c) for r, c in zip(results, types)], axis=1)
+        names = list(types)
+        out = results[0].to_frame(name=names[0])
+        out = out.assign(**{c: r for c, r in zip(names[1:], results[1:])})
         out = out.map_partitions(lambda p: p.apply(_as_contract),
                                  meta=out._meta.apply(_as_contract))
         return out, {c: _type_of(out._meta[c].dtype) for c in types}

@@ -1,13 +1,14 @@
 """H2O's group_by on a frame held as ``(ddf, types)``.
 
 ``GroupBy(ddf, types, by)`` collects aggregations (``count``, ``sum``, ``mean``, ``min``,
-``max``, ``sd``, ``var``, ``ss``, ``mode``), each chainable, and ``get_frame()`` computes
-them all in one tree reduction: every partition is reduced to per-group partial sums,
-counts, extrema and level counts, partials are merged pairwise, and the (small) table
-of groups is finished on the driver. Output follows H2O: one row per group, groups
+``max``, ``sd``, ``var``, ``ss``, ``mode``, ``median``), each chainable, and
+``get_frame()`` computes them all in one tree reduction: every partition is reduced to
+per-group partial sums, counts, extrema and level counts, partials are merged pairwise,
+and the (small) table of groups is finished on the driver. Exact medians take a
+second pass that shuffles each group's rows together. Output follows H2O: one row per group, groups
 sorted by the key columns with the NA group first, enum keys kept as enum, columns
 ``nrow``, ``sum_<c>``, ``mean_<c>``, ``min_<c>``, ``max_<c>``, ``sdev_<c>``, ``var_<c>``,
-``sumSquares_<c>`` and ``mode_<c>`` in the order they were asked for.
+``sumSquares_<c>``, ``mode_<c>`` and ``median_<c>`` in the order they were asked for.
 
 ``na`` per aggregation, as H2O: ``"all"`` - a group with an NA in the column gets NA;
 ``"ignore"`` - NAs are skipped but still count as rows (mean = sum / rows, and the
@@ -25,7 +26,7 @@ from daskml_h2o.frame_stats import NUMERIC, _as_float, _by_columns, _from_pandas
 
 _NA_MODES = ("all", "ignore", "rm")
 _PREFIX = {"sum": "sum_", "mean": "mean_", "min": "min_", "max": "max_", "sd": "sdev_",
-           "var": "var_", "ss": "sumSquares_", "mode": "mode_"}
+           "var": "var_", "ss": "sumSquares_", "mode": "mode_", "median": "median_"}
 _NN0 = "__nn0__"
 
 
@@ -71,6 +72,10 @@ class GroupBy:
         """Most frequent level per group (level index; ties -> lowest index)."""
         return self._add("mode", col, na)
 
+    def median(self, col=None, na="all"):
+        """Exact median per group (a second, shuffling pass; see ``group_medians``)."""
+        return self._add("median", col, na)
+
     def get_frame(self):
         """The aggregated frame as ``(ddf, types)``."""
         if self._result is None:
@@ -102,7 +107,7 @@ class GroupBy:
                 raise ValueError(f"mode() is only allowed on enum columns; {c!r} is {t}")
             if t not in NUMERIC + ("enum",):
                 warnings.warn(f"Column {c} is a {t} column. No groupby operation will be "
-                              "performed on it.", UserWarning, stacklevel=3)
+                              "performed on it.", UserWarning, stacklevel=4)
                 continue
             out.append(c)
         return out
@@ -118,6 +123,12 @@ class GroupBy:
                                         values, modes, self._types, first))[0]
         table = parts["main"].sort_values(self._by, na_position="first", kind="mergesort")
         table = table.reset_index(drop=True)
+        medians = list(dict.fromkeys(c for op, c, _ in self._aggs if op == "median"))
+        if medians:
+            # same rows, same keys, same sort: the group tables line up row for row
+            med = group_medians(self._ddf, self._types, self._by, medians)
+            for c in medians:
+                table[f"median|{c}"] = med[f"median_{c}"].to_numpy()
         out = {b: _key_output(table[b], b, self._ddf, self._types) for b in self._by}
         types = {b: self._types[b] for b in self._by}
         for op, c, na in self._aggs:
@@ -128,7 +139,6 @@ class GroupBy:
                 out[name] = _finish(op, c, na, table)
             types[name] = _result_type(op, self._types.get(c))
         return pd.DataFrame(out), types
-
 
 
 def _key_output(keys, col, ddf, types):
@@ -223,6 +233,8 @@ def _finish(op, c, na, t):
             res = np.where(cnt > 0, t[f"max|{c}"].to_numpy(dtype=np.float64), np.nan)
         elif op == "ss":
             res = ss
+        elif op == "median":
+            res = t[f"median|{c}"].to_numpy(dtype=np.float64)
         else:
             v = np.where(n > 1, np.maximum(ss - n * m * m, 0.0) / np.where(n > 1, n - 1, 1),
                          np.nan)

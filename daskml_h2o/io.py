@@ -47,7 +47,6 @@ def _filesystem(url, storage_options):
         url = "s3://" + url[len("s3a://"):]
     if url.startswith("hdfs://"):
         try:
-            import pyarrow._hdfs  # noqa: F401
             fs, path = fsspec.core.url_to_fs(url, **opts)
         except (ImportError, OSError, RuntimeError) as e:
             raise ValueError(
@@ -105,46 +104,66 @@ def resolve_paths(path, pattern=None, storage_options=None):
     return fs, files
 
 
+class _NoData(FileNotFoundError):
+    """The path exists but names no data file."""
+
+
 def _expand(fs, url, p):
     try:
         if any(ch in p for ch in "*?["):
             found = sorted(f for f in fs.glob(p) if fs.isfile(f))
             if not found:
-                raise FileNotFoundError(f"no file matches {url!r}")
+                raise _NoData(f"no file matches {url!r}")
             return [f for f in found if _visible(posixpath.basename(f))] or found
         info = fs.info(p)
         if info["type"] == "directory":
             found = sorted(f for f in fs.find(p) if _visible(f[len(p.rstrip("/")):]))
             if not found:
-                raise FileNotFoundError(f"directory {url!r} holds no data file "
+                raise _NoData(f"directory {url!r} holds no data file "
                                         "(names starting with '_' or '.' are skipped)")
             return found
         return [p]
+    except _NoData:
+        raise
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{url!r} does not exist: {e}") from None
     except Exception as e:  # noqa: BLE001 - any backend failure becomes a clear error
         raise _remote_error(url, e) from e
 
 
-def _compression(fs, path):
+def _by_extension(path):
+    """'parquet', a compression name, 'csv', or None when the name does not tell."""
+    low = path.lower()
+    if low.endswith(_PARQUET_EXT):
+        return "parquet"
     for ext, comp in _EXT_COMPRESSION.items():
-        if path.lower().endswith(ext):
+        if low.endswith(ext):
             return comp
-    with fs.open(path, "rb") as f:
-        head = f.read(8)
+    return "csv" if low.endswith((".csv", ".tsv")) else None
+
+
+def _by_magic(head):
+    if head.startswith(b"PAR1"):
+        return "parquet"
     for magic, comp in _MAGIC:
         if head.startswith(magic):
             return comp
-    return None
+    return "csv"
 
 
-def _is_parquet(fs, path):
-    if path.lower().endswith(_PARQUET_EXT):
-        return True
-    if _compression(fs, path) is not None:
-        return False
-    with fs.open(path, "rb") as f:
-        return f.read(4) == b"PAR1"
+def _file_kinds(fs, files):
+    """Per file 'parquet', 'csv' or a compression name; names without a telling
+    extension are recognised by their first bytes, fetched in one batch."""
+    kinds = [_by_extension(f) for f in files]
+    unknown = [i for i, k in enumerate(kinds) if k is None]
+    if unknown:
+        paths = [files[i] for i in unknown]
+        heads = fs.cat_ranges(paths, [0] * len(paths), [8] * len(paths))
+        for i, head in zip(unknown, heads):
+            if isinstance(head, Exception):
+                raise _remote_error(files[i], head)
+            kinds[i] = _by_magic(head)
+    return kinds
 
 
 # ---------------------------------------------------------------- CSV options
@@ -158,6 +177,8 @@ class _CsvFormat:
 
     def read(self, data, where, lines_before=None):
         """Bytes of whole lines -> list of pyarrow string arrays (one per column)."""
+        if not data.strip():
+            return [pa.array([], pa.string()) for _ in range(self.ncols)]
         if self.sep == " ":
             data = b"\n".join(re.sub(rb" +", b" ", ln.strip(b" ")) for ln in data.split(b"\n"))
         bad = []
@@ -353,30 +374,15 @@ def read_csv_to_dask(path, header=0, sep=None, col_names=None, col_types=None, n
     if quotechar not in (None, '"', "'"):
         raise ValueError(f"quotechar={quotechar!r}: use '\"' or \"'\"")
     fs, files = resolve_paths(path, pattern, storage_options)
-    if all(_is_parquet(fs, f) for f in files):
+    kinds = _file_kinds(fs, files)
+    if "parquet" in kinds:
+        if set(kinds) != {"parquet"}:
+            raise ValueError(f"{path!r} mixes Parquet and text files; import them separately")
         return _read_parquet(fs, files, col_names, col_types, na_strings, skipped_columns,
                              _parse_blocksize(blocksize))
-    comps = [_compression(fs, f) for f in files]
-    quote = quotechar or '"'
-    lines, raw = _preview(fs, files[0], comps[0])
-    if not lines:
-        raise ValueError(f"{files[0]!r} is empty; nothing to import")
-    sep = parse.guess_separator(lines, quote) if sep is None else sep
-    if len(sep) != 1:
-        raise ValueError(f"sep={sep!r}: the separator must be one character")
-    ncols = len(parse._split_quoted(lines[0], sep, quote))
-    fmt = _CsvFormat(sep, quote, escapechar, ncols, None)
-    preview_cols = [c[: parse.PREVIEW_ROWS + 1] for c in fmt.read(raw, f"file {files[0]!r}")]
-    first = [c[0].as_py() for c in preview_cols]
-    second = [c[1].as_py() for c in preview_cols] if len(preview_cols[0]) > 1 else None
-    has_header = header == 1 or (header == 0 and parse.guess_header(first, second))
-    fmt.header_tokens = first if has_header else None
-    names = _column_names(fmt.header_tokens, fmt.ncols, col_names)
-    keep = _kept(skipped_columns, fmt.ncols)
-    kept_names = [names[i] for i in keep]
-    data_cols = [preview_cols[i][1:] if has_header else preview_cols[i] for i in keep]
-    plans = parse.guess_plans(data_cols, kept_names, _aligned(col_types, names, keep, "col_types"),
-                              _aligned(na_strings, names, keep, "na_strings"))
+    comps = [None if k == "csv" else k for k in kinds]
+    fmt, keep, plans = _csv_setup(fs, files[0], comps[0], header, sep, quotechar or '"', escapechar,
+                                  col_names, col_types, na_strings, skipped_columns)
     blocks = _csv_blocks(fs, files, comps, _parse_blocksize(blocksize))
     facts = _collect_facts(_CsvBlocks(fs, fmt, keep, plans).facts, blocks)
     types = parse.finalize(None, plans, facts)
@@ -385,6 +391,32 @@ def read_csv_to_dask(path, header=0, sep=None, col_names=None, col_types=None, n
                           enforce_metadata=False, label="h2o-read-csv")
         ddf = _spread(ddf, fs, files, comps, _parse_blocksize(blocksize))
     return ddf, types
+
+
+def _csv_setup(fs, first_file, comp, header, sep, quote, escapechar, col_names, col_types,
+               na_strings, skipped_columns):
+    """From a preview of the first file: the format, kept column indices and the
+    per-column plans (guessed types, NA strings)."""
+    lines, raw = _preview(fs, first_file, comp)
+    if not lines:
+        raise ValueError(f"{first_file!r} is empty; nothing to import")
+    sep = parse.guess_separator(lines, quote) if sep is None else sep
+    if len(sep) != 1:
+        raise ValueError(f"sep={sep!r}: the separator must be one character")
+    if escapechar is not None and len(escapechar) != 1:
+        raise ValueError(f"escapechar={escapechar!r}: give one character")
+    fmt = _CsvFormat(sep, quote, escapechar, len(parse.split_line(lines[0], sep, quote)), None)
+    preview = [c[: parse.PREVIEW_ROWS + 1] for c in fmt.read(raw, f"file {first_file!r}")]
+    first = [c[0].as_py() for c in preview]
+    second = [c[1].as_py() for c in preview] if len(preview[0]) > 1 else None
+    has_header = header == 1 or (header == 0 and parse.guess_header(first, second))
+    fmt.header_tokens = first if has_header else None
+    names = _column_names(fmt.header_tokens, fmt.ncols, col_names)
+    keep = _kept(skipped_columns, fmt.ncols)
+    data = [preview[i][1:] if has_header else preview[i] for i in keep]
+    plans = parse.guess_plans(data, [names[i] for i in keep], _aligned(col_types, names, keep, "col_types"),
+                              _aligned(na_strings, names, keep, "na_strings"))
+    return fmt, keep, plans
 
 
 def _kept(skipped_columns, ncols):
@@ -452,8 +484,9 @@ def _convert_arrow(col, plan, native):
         return pd.Series(np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64),
                          name=plan.name)
     if native and plan.kind == "time":
-        ms = col.cast(pa.timestamp("ms")) if pa.types.is_date(col.type) else col.cast(pa.timestamp("ms"))
-        v = ms.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+            col = col.cast(pa.timestamp(col.type.unit))
+        v = col.cast(pa.timestamp("ms"), safe=False).cast(pa.int64()).to_numpy(zero_copy_only=False)
         return pd.Series(np.asarray(v, dtype=np.float64), name=plan.name)
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
@@ -502,10 +535,10 @@ def _read_parquet(fs, files, col_names, col_types, na_strings, skipped_columns, 
         else:
             if pa.types.is_dictionary(col.type):
                 col = col.cast(col.type.value_type)
-            kind, zeros_na = parse.guess_kind(parse.token_counts(parse.as_string_array(col), na))
-            if nat == "enum" and kind == "string":
-                kind = "enum"
-            plans.append(ColumnPlan(name, kind, na, zeros_na))
+            # text columns of a typed format are factors unless almost all values differ
+            kind, _ = parse.guess_kind(parse.token_counts(parse.as_string_array(col), na))
+            kind = "string" if kind == "string" and nat != "enum" else "enum"
+            plans.append(ColumnPlan(name, kind, na))
             native.append(False)
     columns = [schema.names[i] for i in keep]
     pieces = _parquet_pieces(fs, files, blocksize)
@@ -560,6 +593,9 @@ def export_csv(ddf, types, path, force=False, sep=",", header=True, storage_opti
     """Write the frame as ONE CSV file (enum as levels, NA empty). Partitions are written
     in parallel beside the target, then joined into a temporary file that is renamed
     onto path; a failure leaves nothing behind."""
+    missing = [c for c in ddf.columns if c not in types]
+    if missing:
+        raise ValueError(f"export_csv: no type given for columns {missing}; pass types for every column")
     fs, target, parent = _check_target(path, force, storage_options)
     token = uuid.uuid4().hex[:12]
     base = posixpath.basename(target)
@@ -581,7 +617,10 @@ def export_csv(ddf, types, path, force=False, sep=",", header=True, storage_opti
                         if not buf:
                             break
                         out.write(buf)
-        # a rename onto the target: atomic on local disks, copy-then-delete on object stores
+        # a rename onto the target: atomic on local disks; HDFS refuses to rename onto an
+        # existing file and object stores copy, so there the old file goes first
+        if force and not isinstance(fs, LocalFileSystem) and fs.exists(target):
+            fs.rm(target)
         fs.mv(tmpfile, target)
     finally:
         for p in (tmpdir, tmpfile):
@@ -593,6 +632,11 @@ def export_csv(ddf, types, path, force=False, sep=",", header=True, storage_opti
     return path
 
 
+def _arrow_schema(ddf, types):
+    arrow = {"enum": pa.dictionary(pa.int32(), pa.string()), "string": pa.string(), "uuid": pa.string()}
+    return pa.schema([(c, arrow.get(types[c], pa.float64())) for c in ddf.columns])
+
+
 def export_parquet(ddf, types, path, force=False, storage_options=None):
     """Write the frame as a Parquet directory (enum as dictionary strings); written
     under a temporary name, then moved onto path."""
@@ -600,7 +644,7 @@ def export_parquet(ddf, types, path, force=False, storage_options=None):
     tmpdir = posixpath.join(parent, f".{posixpath.basename(target)}.tmp-{uuid.uuid4().hex[:12]}")
     try:
         ddf.to_parquet(fs.unstrip_protocol(tmpdir), storage_options=storage_options,
-                       write_index=False)
+                       write_index=False, schema=_arrow_schema(ddf, types))
         if force and fs.exists(target):
             fs.rm(target, recursive=True)
         fs.mv(tmpdir, target, recursive=True)

@@ -17,10 +17,10 @@ PREVIEW_ROWS = 1000
 
 NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 UUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-# (regex, strptime format or None for ISO-8601)
+# (regex, strptime format or None for ISO-8601); H2O reads neither yyyy/MM/dd nor MM/dd/yyyy
+# as dates (checked against H2O 3.46), so neither do we.
 DATE_FORMATS = [
     (r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?Z?$", None),
-    (r"^\d{4}/\d{1,2}/\d{1,2}$", "%Y/%m/%d"),
     (r"^\d{1,2}-[A-Za-z]{3}-\d{2}$", "%d-%b-%y"),
     (r"^\d{1,2}-[A-Za-z]{3}-\d{4}$", "%d-%b-%Y"),
 ]
@@ -193,7 +193,8 @@ def guess_header(first, second):
     return not any(is_data_token(t) for t in first) and any(is_data_token(t) for t in second)
 
 
-def _split_quoted(line, sep, quote='"'):
+def split_line(line, sep, quote='"'):
+    """Tokens of one line (quotes respected; runs of spaces are one separator)."""
     if sep == " ":
         return [t for t in re.split(r" +", line.strip()) if t != ""]
     tokens, cur, inq = [], [], False
@@ -216,11 +217,11 @@ def guess_separator(lines, quote='"'):
     if not lines:
         return ","
     for sep in SEPARATORS:
-        counts = [len(_split_quoted(ln, sep, quote)) for ln in lines]
+        counts = [len(split_line(ln, sep, quote)) for ln in lines]
         if counts[0] > 1 and all(n == counts[0] for n in counts):
             return sep
-    best = max(SEPARATORS, key=lambda s: len(_split_quoted(lines[0], s, quote)))
-    return best if len(_split_quoted(lines[0], best, quote)) > 1 else ","
+    best = max(SEPARATORS, key=lambda s: len(split_line(lines[0], s, quote)))
+    return best if len(split_line(lines[0], best, quote)) > 1 else ","
 
 
 # ---------------------------------------------------------------- conversion
@@ -323,14 +324,20 @@ def finalize(df, plans, facts):
     return types
 
 
+def _cells_as_text(series):
+    """str cells stay, None/NaN become missing, anything else is written with str()."""
+    return [None if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT
+            else (v if isinstance(v, str) else str(v)) for v in series.astype(object).tolist()]
+
+
 def typed_from_text(pdf, col_types=None, na_strings=None):
     """An in-memory table of str/None cells -> (typed pandas DataFrame, types) with
-    H2O's guessing and NA rules (what H2OFrame(python_obj) parses)."""
+    H2O's guessing and NA rules (what H2OFrame(python_obj) parses). Missing cells are
+    None (NaN is accepted too); other non-str cells are written with str()."""
     names = [str(c) for c in pdf.columns]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate column names {names}; give unique names")
-    columns = [as_string_array(pdf.iloc[:, i].astype(object).where(pdf.iloc[:, i].notna(), None).tolist())
-               for i in range(pdf.shape[1])]
+    columns = [as_string_array(_cells_as_text(pdf.iloc[:, i])) for i in range(pdf.shape[1])]
     plans = guess_plans(columns, names, col_types, na_strings)
     out = pd.DataFrame({p.name: convert_tokens(c, p) for c, p in zip(columns, plans)},
                        index=pd.RangeIndex(len(pdf)))

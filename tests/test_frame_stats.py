@@ -409,3 +409,43 @@ def test_apply_columns_and_rows(frame):
     out, t = frame_of(fs.apply(ddf[NUM], num, lambda r: r.x + r.i, axis=1))
     assert t == {"C1": "real"}
     np.testing.assert_array_equal(out["C1"].to_numpy(), (pdf.x + pdf.i).to_numpy())
+
+
+def test_summaries_take_one_compute(frame, monkeypatch):
+    _, ddf = frame
+    calls = []
+    real = dask.compute
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dask, "compute", counting)
+    fs.column_summaries(ddf, TYPES)
+    assert len(calls) == 1
+    calls.clear()
+    fs.mean(ddf, TYPES)
+    assert len(calls) == 1
+
+
+def test_apply_with_unknown_divisions():
+    pdf = make_pdf(n=40)
+    ddf = to_dask(pdf, 3).clear_divisions()
+    out, _ = frame_of(fs.apply(ddf[NUM], {"x": "real", "i": "int"}, lambda c: c + 1))
+    np.testing.assert_array_equal(out.to_numpy(), pdf[NUM].to_numpy() + 1)
+
+
+def test_hist_plot_adds_widths():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    _, ddf, _ = probe(2)
+    out, t = frame_of(fs.hist(ddf[["y"]], {"y": "int"}, plot=True))
+    assert list(out.columns)[-1] == "widths" and t["widths"] == "real"
+    assert out["widths"].tolist()[1:] == pytest.approx([1.8] * 4)
+
+
+def test_weighted_quantile_with_small_total_weight():
+    pdf = pd.DataFrame({"v": [3.0, 1.0], "w": [0.25, 0.5]})
+    out, _ = frame_of(fs.quantile(to_dask(pdf, 2), {"v": "real", "w": "real"},
+                                  prob=[0, 0.5, 1], weights_column="w"))
+    assert out["vQuantiles"].tolist() == [1.0, 1.0, 1.0]
