@@ -17,9 +17,14 @@ Choices where H2O's rule cannot be known lazily (documented here once):
   float -> real, datetime -> time, category -> enum (categories as ``str``),
   bool -> enum ``['False', 'True']``, object/str -> string when >= 95 % of the
   non-missing values are distinct (H2O's guess rule), else enum;
-* ``%`` is the Java remainder (sign of the dividend, H2O's ``mod``), ``//`` floors;
-* ``stratified_split`` draws one uniform per row (per-class proportions hold in
-  expectation, not exactly as H2O's per-class sampler).
+* ``fr[mask, "enum_col"] = "new"`` adds the level (H2O 3.46 refuses a new level).
+
+Checked against real H2O 3.46: comparisons follow Java doubles (NA compares false,
+``!=`` true), ``&``/``|`` use H2O's rules (see ``_logic``), ``%`` is the Java
+remainder, ``//`` truncates toward zero, math results are named ``log(x)``, ``isna()``
+columns ``isNA(x)``, ``ifelse`` gives ``C1``, cbind suffixes repeats ``0, 1, ...``,
+rbind refuses enum + string, ``stratified_split`` draws exactly as H2O, and ``print``
+gives H2O's layout.
 """
 import difflib
 import hashlib

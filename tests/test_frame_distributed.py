@@ -53,3 +53,16 @@ def test_random_draws_and_combining_on_processes(fr):
     both = frame.cbind(other).as_data_frame()
     np.testing.assert_array_equal(both["w"].to_numpy(), both["id"].to_numpy())
     assert frame.rbind(frame).nrow == 200
+
+
+def test_stratified_split_sort_and_group_by_on_processes(fr):
+    frame, pdf = fr
+    split = frame["e"].stratified_split(test_frac=0.25, seed=3).as_data_frame()["test_train_split"]
+    for level in ("p", "q"):
+        n = int((pdf["e"] == level).sum())
+        assert int((split[pdf["e"] == level] == "test").sum()) == int(n * 0.25 + 0.5)
+    ordered = frame.sort(["n", "id"]).as_data_frame()
+    want = pdf.sort_values(["n", "id"])
+    assert ordered["id"].tolist() == want["id"].tolist()
+    counts = frame.group_by("e").count().get_frame().as_data_frame()
+    assert dict(zip(counts["e"], counts["nrow"])) == pdf["e"].value_counts().to_dict()
