@@ -11,7 +11,7 @@ Everything stays lazy; only values the user asks for (a scalar cell, ``as_data_f
 ``nrow``, domains of a new factor) trigger a computation.
 
 Choices where H2O's rule cannot be known lazily (documented here once):
-* result type of arithmetic: ``int`` for ``+ - * // %`` and ``floor/ceil/trunc/sign/
+* result type of arithmetic: ``int`` for ``+ - * // % **`` and ``abs/floor/ceil/trunc/sign/
   round(0)`` of int operands (whole scalars count as int), ``real`` otherwise;
 * a dask DataFrame is wrapped with types taken from its dtypes: integer -> int,
   float -> real, datetime -> time, category -> enum (categories as ``str``),
