@@ -11,21 +11,25 @@ Everything stays lazy; only values the user asks for (a scalar cell, ``as_data_f
 ``nrow``, domains of a new factor) trigger a computation.
 
 Choices where H2O's rule cannot be known lazily (documented here once):
-* result type of arithmetic: ``int`` for ``+ - * // %`` and ``floor/ceil/trunc/sign/
+* result type of arithmetic: ``int`` for ``+ - * // % **`` and ``abs/floor/ceil/trunc/sign/
   round(0)`` of int operands (whole scalars count as int), ``real`` otherwise;
 * a dask DataFrame is wrapped with types taken from its dtypes: integer -> int,
   float -> real, datetime -> time, category -> enum (categories as ``str``),
   bool -> enum ``['False', 'True']``, object/str -> string when >= 95 % of the
   non-missing values are distinct (H2O's guess rule), else enum;
-* ``%`` is the Java remainder (sign of the dividend, H2O's ``mod``), ``//`` floors;
-* ``stratified_split`` draws one uniform per row (per-class proportions hold in
-  expectation, not exactly as H2O's per-class sampler).
+* ``fr[mask, "enum_col"] = "new"`` adds the level (H2O 3.46 refuses a new level).
+
+Checked against real H2O 3.46: comparisons follow Java doubles (NA compares false,
+``!=`` true), ``&``/``|`` use H2O's rules (see ``_logic``), ``%`` is the Java
+remainder, ``//`` truncates toward zero, math results are named ``log(x)``, ``isna()``
+columns ``isNA(x)``, ``ifelse`` gives ``C1``, cbind suffixes repeats ``0, 1, ...``,
+rbind refuses enum + string, ``stratified_split`` draws exactly as H2O, and ``print``
+gives H2O's layout.
 """
 import difflib
 import hashlib
 import itertools
 import math
-import os
 import random
 import string as _string
 import uuid
@@ -35,7 +39,8 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from . import registry
+from . import frame_stats, registry
+from .groupby import GroupBy
 
 #: asfactor()/enum detection refuses to build a domain with more levels than this.
 MAX_FACTOR_LEVELS = 1_000_000
@@ -151,16 +156,26 @@ def _realign(ddf, src_lengths, dst_lengths):
     return dd.from_delayed(out, meta=ddf._meta, verify_meta=False)
 
 
+def _offset_part(row_start):
+    return pd.DataFrame({"row_start": np.array([row_start], dtype=np.int64)})
+
+
+def _call_with_offset(part, offset_part, func, *args):
+    return func(part, int(offset_part["row_start"].iloc[0]), *args)
+
+
 def _map_rows(ddf, func, offsets, meta, *args):
     """``map_partitions`` where ``func(part, row_start, *args)`` also gets the global
-    index of the partition's first row."""
+    index of the partition's first row. The offsets travel as a one-row-per-partition
+    collection beside the data (not via ``partition_info``), so they stay right when
+    dask later selects or reorders partitions (``head``, ``partitions[k]``)."""
     offsets = [int(o) for o in offsets]
-
-    def with_offset(part, *a, partition_info=None):
-        number = partition_info["number"] if partition_info else 0
-        return func(part, offsets[number], *a)
-
-    return ddf.map_partitions(with_offset, *args, meta=meta, align_dataframes=False)
+    if len(offsets) != ddf.npartitions:
+        raise H2OValueError(f"{len(offsets)} row offsets for {ddf.npartitions} partitions")
+    offset_ddf = dd.from_map(_offset_part, offsets, enforce_metadata=False,
+                             meta=pd.DataFrame({"row_start": pd.Series([], dtype=np.int64)}))
+    return ddf.map_partitions(_call_with_offset, offset_ddf, func, *args, meta=meta,
+                              align_dataframes=False)
 
 
 class _Layout:
@@ -225,7 +240,9 @@ def _guess_text_columns(ddf, cols, types, plan):
     enum_cols = []
     for c, (count, distinct) in zip(cols, stats):
         if count and distinct >= 0.95 * count:
-            types[c], plan[c] = "string", ("text",)
+            types[c] = "string"
+            if ddf.dtypes[c] != object:
+                plan[c] = ("text",)
         else:
             if distinct > MAX_FACTOR_LEVELS:
                 raise H2OValueError(f"column '{c}' has {distinct} distinct values, more than "
@@ -316,7 +333,9 @@ def _python_to_text(obj, header):
 
 def _typed_from_python(obj, header, column_names, column_types, na_strings, skipped_columns):
     from . import io as _io
+    from . import parse as _parse
 
+    typed_from_text = getattr(_io, "typed_from_text", None) or _parse.typed_from_text
     names, cols = _python_to_text(obj, header)
     ncol = len(cols)
     if column_names is not None:
@@ -329,7 +348,7 @@ def _typed_from_python(obj, header, column_names, column_types, na_strings, skip
         raise H2OValueError(f"column names must be unique, got {names}")
     keep = [j for j in range(ncol) if j not in set(skipped_columns or [])]
     text = pd.DataFrame({names[j]: pd.Series(cols[j], dtype=object) for j in keep})
-    pdf, types = _io.typed_from_text(text, col_types=column_types, na_strings=na_strings)
+    pdf, types = typed_from_text(text, col_types=column_types, na_strings=na_strings)
     types = {c: types[c] for c in pdf.columns}
     return _conform_pandas(pdf, types), types
 
@@ -355,7 +374,8 @@ def _text_values(part, name, typ, dtype):
         levels = np.array(_levels_of(dtype) + [None], dtype=object)
         return levels[s.cat.codes.to_numpy()]
     if typ in TEXT_TYPES:
-        return s.to_numpy(dtype=object)
+        values = s.to_numpy(dtype=object)
+        return np.where(pd.isna(values), None, values)
     return np.array([None if np.isnan(v) else _format_number(v, typ) for v in s.to_numpy()],
                     dtype=object)
 
@@ -370,30 +390,43 @@ def _parse_float(text):
 def _format_number(v, typ="real"):
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
-    if typ in ("int", "time") or float(v).is_integer():
+    if typ in ("int", "time"):
         return str(int(v))
-    return repr(float(v))
+    return repr(float(v))  # Java's Double.toString for the usual range: 2.0, 0.5
+
+
+def _java_double_text(x):
+    """Java's ``Double.toString`` (what H2O prints in cut() labels)."""
+    if x == 0 or 1e-3 <= abs(x) < 1e7:
+        return repr(float(x))
+    mantissa, exp = f"{x:.16e}".split("e")
+    mantissa = repr(float(mantissa))
+    return f"{mantissa}E{int(exp)}"
 
 
 def _java_mod(a, b):
     return np.fmod(a, b)
 
 
+def _int_div(a, b):
+    """H2O's ``//`` truncates toward zero (-2 // 3 == 0)."""
+    return np.trunc(np.true_divide(a, b))
+
+
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide,
-          "//": np.floor_divide, "%": _java_mod, "**": np.power}
+          "//": _int_div, "%": _java_mod, "**": np.power}
 _COMPARE = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal,
             ">": np.greater, ">=": np.greater_equal}
-_INT_PRESERVING = ("+", "-", "*", "//", "%")
+_INT_PRESERVING = ("+", "-", "*", "//", "%", "**")
 
 
 def _logic(op, a, b):
-    a_na, b_na = np.isnan(a), np.isnan(b)
-    a_true, b_true = (a != 0) & ~a_na, (b != 0) & ~b_na
+    """H2O's ``&``: 0 if either side is 0, else NA if either is NA, else 1; ``|``: 1 if
+    either side is exactly 1, else NA if either is NA, else 0 (checked on H2O 3.46)."""
+    na = np.isnan(a) | np.isnan(b)
     if op == "&":
-        out = np.where(a_true & b_true, 1.0, np.nan)
-        return np.where((a == 0) | (b == 0), 0.0, np.where(a_na | b_na, np.nan, out))
-    out = np.where(a_true | b_true, 1.0, np.nan)
-    return np.where(~(a_true | b_true) & ~a_na & ~b_na, 0.0, out)
+        return np.where((a == 0) | (b == 0), 0.0, np.where(na, np.nan, 1.0))
+    return np.where((a == 1) | (b == 1), 1.0, np.where(na, np.nan, 0.0))
 
 
 def _operand(parts, spec, mode):
@@ -423,10 +456,10 @@ def _binary_partition(a, b, plan, names):
                 na = np.array([u is None or v is None for u, v in zip(x, y)], dtype=bool)
                 xs = np.where(na, "", x).astype(str)
                 ys = np.where(na, "", y).astype(str)
-                res = np.where(na, np.nan, _COMPARE[op](xs, ys).astype(np.float64))
+                res = np.where(na, float(op == "!="), _COMPARE[op](xs, ys).astype(np.float64))
             elif op in _COMPARE:
-                res = np.where(np.isnan(x) | np.isnan(y), np.nan,
-                               _COMPARE[op](x, y).astype(np.float64))
+                # Java double comparisons, as H2O: NA compares false (and != true)
+                res = _COMPARE[op](x, y).astype(np.float64)
             elif op in ("&", "|"):
                 res = _logic(op, x, y)
             else:
@@ -520,6 +553,14 @@ def _take_positions(part, row_start, positions):
     return part.iloc[positions[lo:hi] - row_start]
 
 
+def _drop_positions(part, row_start, positions):
+    lo = np.searchsorted(positions, row_start)
+    hi = np.searchsorted(positions, row_start + len(part))
+    keep = np.ones(len(part), dtype=bool)
+    keep[positions[lo:hi] - row_start] = False
+    return part[keep]
+
+
 def _take_range(part, row_start, start, stop, step):
     n = len(part)
     first = max(start, row_start)
@@ -539,7 +580,9 @@ def _update_rows(part, value, row_start, rows, plan):
     ("mask", column of ``value``/``mask`` frame) or ("positions", sorted array)."""
     mask_part, val_part = value
     n = len(part)
-    if rows[0] == "mask":
+    if rows[0] == "all":
+        hit = np.ones(n, dtype=bool)
+    elif rows[0] == "mask":
         m = mask_part[rows[1]].to_numpy(dtype=np.float64)
         hit = (m != 0) & ~np.isnan(m)
     else:
@@ -592,7 +635,7 @@ def _split_partition(part, row_start, seed, ratios, which):
     return part[_pcg.split_index(u, ratios) == which]
 
 
-def _fold_partition(part, row_start, kind, seed, nfolds, class_spec):
+def _fold_partition(part, row_start, kind, seed, nfolds):
     from . import _pcg
 
     n = len(part)
@@ -600,32 +643,46 @@ def _fold_partition(part, row_start, kind, seed, nfolds, class_spec):
         folds = _pcg.modulo_folds(row_start, n, nfolds)
     elif kind == "random":
         folds = _pcg.random_folds(seed, row_start, n, nfolds)
-    else:
-        folds = _pcg.stratified_folds(seed, row_start, _class_index(part, class_spec), nfolds)
+    else:  # H2O's frame method stratifies a zero column: every row is class 0
+        folds = _pcg.stratified_folds(seed, row_start, np.zeros(n, dtype=np.int64), nfolds)
     return pd.DataFrame({"C1": folds.astype(np.float64)}, index=part.index)
 
 
-def _class_index(part, class_spec):
-    name, kind, classes = class_spec
-    s = part[name]
-    if kind == "enum":
-        return s.cat.codes.to_numpy().astype(np.int64)
-    if kind == "text":
-        values = s.to_numpy(dtype=object)
-        na = np.array([v is None for v in values], dtype=bool)
-        idx = np.searchsorted(classes, np.where(na, "", values).astype(str))
-        return np.where(na, -1, idx).astype(np.int64)
-    values = s.to_numpy(dtype=np.float64)
-    idx = np.searchsorted(classes, np.nan_to_num(values))
-    return np.where(np.isnan(values), -1, idx).astype(np.int64)
+def _class_keys(part, col, typ):
+    """Per-row class key (level code or integer value) and the rows that have one."""
+    if typ == "enum":
+        keys = part[col].cat.codes.to_numpy().astype(np.int64)
+        return keys, keys >= 0
+    values = part[col].to_numpy(dtype=np.float64)
+    ok = ~np.isnan(values)
+    return np.where(ok, values, 0).astype(np.int64), ok
 
 
-def _stratified_split_partition(part, row_start, seed, test_frac, name):
+def _class_counts(part, col, typ):
+    keys, ok = _class_keys(part, col, typ)
+    uniq, counts = np.unique(keys[ok], return_counts=True)
+    return pd.Series([list(zip(uniq.tolist(), counts.tolist()))])
+
+
+def _h2o_stratified_draw(size, test_frac, seed):
+    """Sorted ranks (within the class) that H2O's stratified split sends to test."""
     from . import _pcg
 
-    u = _pcg.runif(seed, row_start, len(part))
-    codes = (u < test_frac).astype(np.int8)
-    return pd.DataFrame({name: pd.Categorical.from_codes(codes, dtype=_cat_dtype(["train", "test"]))},
+    target = min(max(math.floor(size * test_frac + 0.5), 1), size)
+    picked, count = set(), 0
+    while len(picked) < target:
+        picked.add(int(_pcg.PCG(seed + count).next_double() * size))
+        count += 1
+    return np.array(sorted(picked), dtype=np.int64)
+
+
+def _mark_test_rows(part, col, typ, payload, name):
+    keys, ok = _class_keys(part, col, typ)
+    test = np.zeros(len(part), dtype=np.int8)
+    for k, ranks in payload.items():
+        rows = np.flatnonzero(ok & (keys == k))
+        test[rows[ranks]] = 1
+    return pd.DataFrame({name: pd.Categorical.from_codes(test, dtype=_cat_dtype(["train", "test"]))},
                         index=part.index)
 
 
@@ -655,15 +712,15 @@ class H2OFrame:
             python_obj = python_obj.to_frame()
         if isinstance(python_obj, dd.DataFrame):
             ddf, types = self._wrap_dask(python_obj, column_names, column_types, skipped_columns)
-            self._init_core(ddf, types, _Layout(), destination_frame)
+            self._init_core(ddf, types, _Layout(), destination_frame or _upload_id())
             return
         if python_obj is None:
             pdf, types = pd.DataFrame(index=pd.RangeIndex(0)), {}
         else:
             pdf, types = _typed_from_python(python_obj, header, column_names, column_types,
                                             na_strings, skipped_columns)
-        lengths = None
         ddf = _from_pandas(pdf)
+        lengths = (len(pdf),) if ddf.npartitions == 1 else None  # known without a pass
         self._init_core(ddf, types, _Layout(lengths), destination_frame or _upload_id())
 
     @staticmethod
@@ -675,7 +732,8 @@ class H2OFrame:
                 raise H2OValueError(f"column_names has {len(column_names)} names but the dask "
                                     f"DataFrame has {len(ddf.columns)} columns")
             ddf = ddf.rename(columns=dict(zip(ddf.columns, column_names)))
-        ddf = ddf.rename(columns={c: str(c) for c in ddf.columns if not isinstance(c, str)})
+        if any(not isinstance(c, str) for c in ddf.columns):
+            ddf = ddf.rename(columns={c: str(c) for c in ddf.columns})
         types, plan = _types_from_dask(ddf)
         if plan:
             meta = _apply_plan(ddf._meta, plan)
@@ -788,7 +846,7 @@ class H2OFrame:
                   "time": ("time",), "uuid": ("uuid",), "bad": ("bad",)}
         if coltype not in wanted:
             raise H2OValueError(f"coltype must be one of {sorted(wanted)}, got {coltype!r}")
-        return [j for j, t in enumerate(self._types.values()) if t in wanted[coltype]]
+        return [float(j) for j, t in enumerate(self._types.values()) if t in wanted[coltype]]
 
     def isfactor(self):
         return [t == "enum" for t in self._types.values()]
@@ -814,10 +872,7 @@ class H2OFrame:
 
     def nacnt(self):
         """NA count per column, as floats like H2O."""
-        if not self._types:
-            return []
-        counts = self._ddf.isna().sum().compute()
-        return [float(counts[c]) for c in self._types]
+        return frame_stats.nacnt(self._ddf, self._types)
 
     # ------------------------------------------------------------------ columns
 
@@ -864,9 +919,6 @@ class H2OFrame:
         """``other``'s dask DataFrame cut into this frame's partitions, row for row."""
         if other._layout is self._layout:
             return other._ddf
-        if other._ddf.npartitions == self._ddf.npartitions and other._layout.lengths is None \
-                and self._layout.lengths is None and _same_source(self._ddf, other._ddf):
-            return other._ddf
         mine, theirs = self._row_lengths(), other._row_lengths()
         if sum(mine) != sum(theirs):
             raise H2OValueError(f"frames have different numbers of rows: {sum(mine)} and "
@@ -911,8 +963,12 @@ class H2OFrame:
     def _take_rows(self, rows):
         if isinstance(rows, slice) and (rows.step is None or rows.step > 0):
             start, stop, step = rows.indices(self.nrow)
-            ddf = _map_rows(self._ddf, _take_range, self._offsets(), self._ddf._meta,
-                            start, stop, step)
+            offsets, lengths = self._offsets(), np.asarray(self._row_lengths())
+            # read only the partitions that hold selected rows (head of a big import)
+            keep = [k for k in range(len(lengths))
+                    if offsets[k] < stop and offsets[k] + lengths[k] > start] or [0]
+            ddf = self._ddf if len(keep) == len(lengths) else self._ddf.partitions[keep]
+            ddf = _map_rows(ddf, _take_range, offsets[keep], self._ddf._meta, start, stop, step)
             return self._derive(ddf, self._types, same_rows=False)
         positions = self._row_positions(rows)
         order = np.unique(positions)
@@ -1013,7 +1069,7 @@ class H2OFrame:
                 raise H2OValueError("a row mask must have one column")
             row_spec, other = ("mask", rows.names[0]), rows
         elif _is_all(rows):
-            row_spec = ("positions", np.arange(self.nrow, dtype=np.int64))
+            row_spec = ("all",)
         else:
             row_spec = ("positions", np.unique(self._row_positions(rows)))
         val_frame = None
@@ -1075,9 +1131,10 @@ class H2OFrame:
     def drop(self, index, axis=1):
         """A new frame without the given columns (axis=1) or rows (axis=0)."""
         if axis == 0:
-            drop = set(self._row_positions(index if isinstance(index, (list, tuple)) else [index]).tolist())
-            keep = [i for i in range(self.nrow) if i not in drop]
-            return self._take_rows(keep)
+            drop = np.unique(self._row_positions(index if isinstance(index, (list, tuple))
+                                                 else [index]))
+            ddf = _map_rows(self._ddf, _drop_positions, self._offsets(), self._ddf._meta, drop)
+            return self._derive(ddf, self._types, same_rows=False)
         drop = set(self._col_indices(index if isinstance(index, (list, tuple)) else [index]))
         return self._select_cols([j for j in range(self.ncol) if j not in drop])
 
@@ -1108,14 +1165,21 @@ class H2OFrame:
                 raise H2OValueError("give col= on a frame with more than one column")
             col = 0
         names = self.names
-        names[self._col_index(col)] = name
+        j = self._col_index(col)
+        if name != names[j] and name in self._types:
+            raise H2OValueError(f"Column '{name}' already exists in the frame")
+        names[j] = name
         return self.set_names(names)
 
     def rename(self, columns=None):
-        """Rename the columns in ``columns`` (dict old -> new, or index -> new)."""
+        """Rename the columns in ``columns`` (dict old -> new, or index -> new); like
+        H2O, keys that name no column are ignored."""
         names = self.names
         for old, new in (columns or {}).items():
-            names[self._col_index(old)] = new
+            if _is_int(old) and -self.ncol <= old < self.ncol:
+                names[old % self.ncol] = new
+            elif isinstance(old, str) and old in self._types:
+                names[names.index(old)] = new
         return self.set_names(names)
 
     def __iter__(self):
@@ -1123,8 +1187,13 @@ class H2OFrame:
 
     def __contains__(self, item):
         values = item if isinstance(item, (list, tuple)) else [item]
-        pdf = self.as_data_frame()
-        return all(bool((pdf == v).to_numpy().any()) for v in values)
+        return all(self._has_value(v) for v in values)
+
+    def _has_value(self, value):
+        texty = isinstance(value, str)
+        cols = [c for c, t in self._types.items()
+                if (t in ("enum",) + TEXT_TYPES) == texty]
+        return any(self[c]._binary(value, "==").any() for c in cols)
 
     # ------------------------------------------------------------------ math
 
@@ -1193,7 +1262,10 @@ class H2OFrame:
     __hash__ = object.__hash__
 
     def __bool__(self):
-        raise H2OValueError("the truth value of an H2OFrame is ambiguous; use .any() or .all()")
+        if self.shape == (1, 1):
+            return bool(self[0, 0])
+        raise H2OValueError("the truth value of an H2OFrame with more than one value is "
+                            "ambiguous; use .any() or .all(), or parentheses around & and |")
 
     def _unary(self, fname, **kwargs):
         func = _math(fname)
@@ -1206,7 +1278,11 @@ class H2OFrame:
                  for c, t in self._types.items()}
         meta = pd.DataFrame({c: pd.Series([], dtype=np.float64) for c in self._types})
         ddf = self._ddf.map_partitions(_unary_partition, func, self.names, kwargs, meta=meta)
-        return self._derive(ddf, types)
+        fr = self._derive(ddf, types)
+        # H2O names math results after the call (``log(a)``); round/signif/not keep names
+        if fname not in ("round", "signif", "not"):
+            fr.set_names([f"{fname}({c})" for c in self.names])
+        return fr
 
     def round(self, digits=0):
         return self._unary("round", digits=digits)
@@ -1218,7 +1294,8 @@ class H2OFrame:
         """0/1 int frame: 1 where the value is missing."""
         meta = pd.DataFrame({c: pd.Series([], dtype=np.float64) for c in self._types})
         ddf = self._ddf.map_partitions(_isna_partition, meta=meta)
-        return self._derive(ddf, {c: "int" for c in self._types})
+        fr = self._derive(ddf, {c: "int" for c in self._types})
+        return fr.set_names([f"isNA({c})" for c in self.names])
 
     def ifelse(self, yes, no):
         """Per row: ``yes`` where this 0/1 column is non-zero, ``no`` where zero, NA
@@ -1229,7 +1306,6 @@ class H2OFrame:
         branches = [yes, no]
         texts = [isinstance(b, str) or (isinstance(b, H2OFrame) and b._types[b.names[0]] == "enum")
                  for b in branches]
-        frames = [b for b in branches if isinstance(b, H2OFrame)]
         ddfs = [self._aligned_ddf(b) if isinstance(b, H2OFrame) else None for b in branches]
         if any(texts):
             if not all(texts):
@@ -1254,10 +1330,9 @@ class H2OFrame:
                        for b in branches)
             meta, typ, kind, levels = pd.DataFrame({test_col: pd.Series([], dtype=np.float64)}), \
                 "int" if ints else "real", "num", None
-        del frames
         ddf = self._ddf.map_partitions(_ifelse_partition, ddfs[0], ddfs[1], test_col, specs[0],
                                        specs[1], kind, levels, meta=meta, align_dataframes=False)
-        return self._derive(ddf, {test_col: typ})
+        return self._derive(ddf, {test_col: typ}).set_names(["C1"])
 
     def cut(self, breaks, labels=None, include_lowest=False, right=True, dig_lab=3):
         """Bin a numeric column into an enum column (R's ``cut``)."""
@@ -1267,7 +1342,7 @@ class H2OFrame:
         if len(breaks) < 2 or any(b2 <= b1 for b1, b2 in zip(breaks, breaks[1:])):
             raise H2OValueError(f"breaks must be at least 2 increasing numbers, got {breaks}")
         if labels is None:
-            fmt = [f"{b:.{dig_lab}g}" for b in breaks]
+            fmt = [_java_double_text(round(b, int(dig_lab))) for b in breaks]
             labels = [f"({a},{b}]" if right else f"[{a},{b})" for a, b in zip(fmt, fmt[1:])]
             if include_lowest:
                 labels[0 if right else -1] = (("[" + labels[0][1:]) if right
@@ -1452,11 +1527,17 @@ class H2OFrame:
             if not isinstance(other, H2OFrame):
                 other = out._constant_frame(other)
             for j, name in enumerate(other.names):
-                new = name
+                new, k = name, 0
                 while new in out._types:
-                    new += "0"
+                    new, k = f"{name}{k}", k + 1
                 out._set_column(new, other[j])
         return out
+
+    def concat(self, frames, axis=1):
+        """cbind (axis=1) or rbind (axis=0) of this frame and ``frames``."""
+        if not frames:
+            raise ValueError("Input list of frames is empty! Nothing to concat.")
+        return self.cbind(frames) if axis == 1 else self.rbind(frames)
 
     def _constant_frame(self, value):
         series, typ = _constant_column(value)
@@ -1483,8 +1564,6 @@ class H2OFrame:
                 types[c] = kinds.pop()
             elif kinds <= {"int", "real"}:
                 types[c] = "real"
-            elif kinds <= {"string", "enum"}:
-                types[c] = "string"
             else:
                 raise H2OValueError(f"rbind(): column '{c}' has incompatible types {sorted(kinds)}")
         domains = {c: sorted({lv for fr in frames for lv in _levels_of(fr._ddf.dtypes[c])})
@@ -1575,8 +1654,7 @@ class H2OFrame:
     def head(self, rows=10, cols=200):
         """First ``rows`` rows and ``cols`` columns, as a frame."""
         fr = self if self.ncol <= cols else self[:, :cols]
-        ddf = fr._ddf.head(int(rows), npartitions=-1, compute=False)
-        return fr._derive(ddf, fr._types, same_rows=False)
+        return fr._take_rows(slice(0, min(int(rows), fr.nrow)))
 
     def tail(self, rows=10, cols=200):
         """Last ``rows`` rows and ``cols`` columns, as a frame."""
@@ -1585,24 +1663,26 @@ class H2OFrame:
         return fr._take_rows(slice(max(n - int(rows), 0), n))
 
     def _table_text(self, rows=10):
+        """The first rows as H2O prints them (tabulate's plain layout: numbers aligned
+        on the decimal point, text left-aligned, NA as ``nan``)."""
         pdf = _to_user_pandas(self.head(rows)._ddf.compute(), self._types)
-        cells = [[_format_cell(v, t) for v, t in zip(r, self._types.values())]
-                 for r in pdf.itertuples(index=False, name=None)]
-        numeric = [t in NUMERIC_TYPES + ("time",) for t in self._types.values()]
-        widths = [max([len(c)] + [len(r[j]) for r in cells]) for j, c in enumerate(self.names)]
-
-        def line(values):
-            return "  ".join(v.rjust(w) if num else v.ljust(w)
-                             for v, w, num in zip(values, widths, numeric)).rstrip()
-
-        out = [line(self.names), "  ".join("-" * w for w in widths)]
-        out += [line(r) for r in cells]
-        return "\n".join(out)
+        columns = []
+        for c, t in self._types.items():
+            values = pdf[c].tolist()
+            if t in NUMERIC_TYPES + ("time",):
+                columns.append(_decimal_aligned(c, values))
+            else:
+                cells = ["nan" if v is None or v != v else str(v) for v in values]
+                width = max([len(c)] + [len(v) for v in cells])
+                columns.append([c.ljust(width)] + [v.ljust(width) for v in cells])
+        return "\n".join("  ".join(col[i] for col in columns).rstrip()
+                         for i in range(len(pdf) + 1))
 
     def __repr__(self):
         if not self._types:
             return "[0 rows x 0 columns]"
-        return f"{self._table_text()}\n\n[{self.nrow} rows x {self.ncol} columns]\n"
+        plural = "column" if self.ncol == 1 else "columns"
+        return f"{self._table_text()}\n[{self.nrow} rows x {self.ncol} {plural}]\n"
 
     __str__ = __repr__
 
@@ -1612,6 +1692,135 @@ class H2OFrame:
     def _repr_html_(self):
         pdf = _to_user_pandas(self.head()._ddf.compute(), self._types)
         return pdf.to_html(index=False) + f"<p>[{self.nrow} rows x {self.ncol} columns]</p>"
+
+    # ------------------------------------------------------------------ statistics
+    # thin wrappers over frame_stats (free functions over (ddf, types))
+
+    def _wrap(self, pair, same_rows=False):
+        ddf, types = pair
+        return self._derive(ddf, types, same_rows=same_rows)
+
+    def describe(self, chunk_summary=False):
+        """Print Rows, Cols, the per-column statistics table and the first 10 rows."""
+        print(frame_stats.describe_text(self._ddf, self._types, nrow=self.nrow))
+
+    def summary(self, return_data=False):
+        """Print the statistics table, or return per-column summaries as a dict."""
+        if return_data:
+            return frame_stats.column_summaries(self._ddf, self._types)
+        print(frame_stats.describe_table(self._ddf, self._types).to_string())
+
+    def mean(self, skipna=True, axis=0, return_frame=False):
+        """Column means as a list (NaN for non-numeric columns); ``axis=1``: row means
+        frame; ``return_frame``: a one-row frame."""
+        if axis == 1:
+            return self._wrap(frame_stats.mean(self._ddf, self._types, skipna=skipna, axis=1),
+                              same_rows=True)
+        means = frame_stats.mean(self._ddf, self._types, skipna=skipna)
+        return self._one_row(means) if return_frame else means
+
+    def _one_row(self, values):
+        pdf = pd.DataFrame({c: [float(v)] for c, v in zip(self.names, values)})
+        return H2OFrame._from_dask(_from_pandas(pdf), {c: "real" for c in self.names})
+
+    def sd(self, na_rm=False):
+        return frame_stats.sd(self._ddf, self._types, na_rm=na_rm)
+
+    def var(self, y=None, na_rm=False, use=None):
+        return self._matrix(frame_stats.var, y, na_rm=na_rm, use=use)
+
+    def cor(self, y=None, na_rm=False, use=None, method="Pearson"):
+        return self._matrix(frame_stats.cor, y, na_rm=na_rm, use=use, method=method)
+
+    def _matrix(self, func, y, **kwargs):
+        pair = None if y is None else (self._aligned_ddf(y), y._types)
+        out = func(self._ddf, self._types, y=pair, **kwargs)
+        return self._wrap(out) if isinstance(out, tuple) else out
+
+    def min(self):
+        return frame_stats.min(self._ddf, self._types)
+
+    def max(self):
+        return frame_stats.max(self._ddf, self._types)
+
+    def sum(self, skipna=True, axis=0, return_frame=False):
+        if axis == 1:
+            return self._wrap(frame_stats.sum(self._ddf, self._types, skipna=skipna, axis=1),
+                              same_rows=True)
+        total = frame_stats.sum(self._ddf, self._types, skipna=skipna)
+        if return_frame:
+            pdf = pd.DataFrame({"sum": [float(total)]})
+            return H2OFrame._from_dask(_from_pandas(pdf), {"sum": "real"})
+        return total
+
+    def median(self, na_rm=False, combine_method="interpolate"):
+        return frame_stats.median(self._ddf, self._types, na_rm=na_rm,
+                                  combine_method=combine_method)
+
+    def skewness(self, na_rm=False):
+        return frame_stats.skewness(self._ddf, self._types, na_rm=na_rm)
+
+    def kurtosis(self, na_rm=False):
+        return frame_stats.kurtosis(self._ddf, self._types, na_rm=na_rm)
+
+    def quantile(self, prob=None, combine_method="interpolate", weights_column=None):
+        return self._wrap(frame_stats.quantile(self._ddf, self._types, prob=prob,
+                                               combine_method=combine_method,
+                                               weights_column=weights_column))
+
+    def unique(self, include_nas=False):
+        return self._wrap(frame_stats.unique(self._ddf, self._types, include_nas=include_nas))
+
+    def table(self, data2=None, dense=True):
+        pair = None if data2 is None else (self._aligned_ddf(data2), data2._types)
+        return self._wrap(frame_stats.table(self._ddf, self._types, data2=pair, dense=dense))
+
+    def hist(self, breaks="sturges", plot=False):
+        """H2O's histogram frame (breaks, counts, mids_true, mids, density)."""
+        return self._wrap(frame_stats.hist(self._ddf, self._types, breaks=breaks, plot=plot))
+
+    def impute(self, column=-1, method="mean", combine_method="interpolate", by=None,
+               group_by_frame=None, values=None):
+        """Fill NAs in place; returns H2O's result (fill values, or a frame of them
+        per group when ``by`` is given)."""
+        if group_by_frame is not None:
+            raise ValueError("impute(group_by_frame=...) is not supported yet; use by=")
+        (ddf, types), result = frame_stats.impute(self._ddf, self._types, column=column,
+                                                  method=method, combine_method=combine_method,
+                                                  by=by, values=values)
+        self._ddf, self._types = ddf, dict(types)
+        return self._wrap(result) if isinstance(result, tuple) else result
+
+    def insert_missing_values(self, fraction=0.1, seed=None):
+        """Set each cell to NA with probability ``fraction`` (in place; returns self)."""
+        ddf, types = frame_stats.insert_missing_values(self._ddf, self._types, fraction=fraction,
+                                                       seed=seed, row_offsets=self._offsets())
+        self._ddf, self._types = ddf, dict(types)
+        return self
+
+    def apply(self, fun=None, axis=0):
+        return self._wrap(frame_stats.apply(self._ddf, self._types, fun, axis=axis),
+                          same_rows=(axis == 1))
+
+    def group_by(self, by):
+        """H2O's group-by: chain count/sum/mean/min/max/sd/var/ss/mode, then
+        ``get_frame()``."""
+        return H2OGroupBy(self, by)
+
+    def sort(self, by, ascending=True):
+        """Rows sorted by the columns ``by`` (enum by level order; NAs first, as H2O)."""
+        keys = [self.names[j] for j in self._col_indices(by if isinstance(by, list) else [by])]
+        asc = ascending if isinstance(ascending, list) else [ascending] * len(keys)
+        if len(asc) != len(keys):
+            raise H2OValueError(f"ascending needs {len(keys)} entries, got {len(asc)}")
+        tmp = [f"__sort_{i}" for i in range(len(keys))]
+        meta = self._ddf._meta.assign(**{t: pd.Series([], dtype=object if
+                                                       self._types[k] in TEXT_TYPES else np.float64)
+                                         for t, k in zip(tmp, keys)})
+        keyed = self._ddf.map_partitions(_sort_keys, dict(zip(tmp, keys)), dict(self._types),
+                                         dict(zip(tmp, asc)), meta=meta)
+        ddf = keyed.sort_values(tmp, ascending=asc)[self.names]
+        return self._derive(ddf, self._types, same_rows=False)
 
     # ------------------------------------------------------------------ random
 
@@ -1646,13 +1855,13 @@ class H2OFrame:
             out.append(fr)
         return out
 
-    def _fold_column(self, kind, n_folds, seed, class_spec=None):
+    def _fold_column(self, kind, n_folds, seed):
         if int(n_folds) < 2 and kind != "modulo":
             raise H2OValueError(f"n_folds must be >= 2, got {n_folds}")
         seed = _resolve_seed(seed) if kind != "modulo" else 0
         meta = pd.DataFrame({"C1": pd.Series([], dtype=np.float64)})
         ddf = _map_rows(self._ddf, _fold_partition, self._offsets(), meta, kind, seed,
-                        int(n_folds), class_spec)
+                        int(n_folds))
         return self._derive(ddf, {"C1": "int"})
 
     def kfold_column(self, n_folds=3, seed=-1):
@@ -1664,32 +1873,82 @@ class H2OFrame:
         return self._fold_column("modulo", n_folds, None)
 
     def stratified_kfold_column(self, n_folds=3, seed=-1):
-        """Per-class random folds; this frame is the one response column."""
-        return self._fold_column("stratified", n_folds, seed, self._class_spec())
-
-    def _class_spec(self):
+        """H2O's frame-level stratified folds. Real H2O 3.46 stratifies a constant
+        column here (the response values do not enter; pinned in tests/test_pcg.py), so
+        this is the stratified draw with every row in class 0. Cross-validation with
+        ``fold_assignment="stratified"`` uses the real classes (``_pcg.stratified_folds``)."""
         if self.ncol != 1:
-            raise H2OValueError("stratified folds need a one-column (response) frame")
-        c, t = self.names[0], self._types[self.names[0]]
-        if t == "enum":
-            return c, "enum", None
-        values = self._ddf[c].dropna().unique().compute()
-        if t in TEXT_TYPES:
-            return c, "text", np.array(sorted(str(v) for v in values))
-        return c, "num", np.sort(np.asarray(values, dtype=np.float64))
+            raise H2OValueError("stratified_kfold_column() needs a one-column (response) frame")
+        return self._fold_column("stratified", n_folds, seed)
 
     def stratified_split(self, test_frac=0.2, seed=-1):
-        """Enum column ``test_train_split`` with levels ``train``/``test``; a row is
-        ``test`` when its ``runif(seed)`` draw is below ``test_frac``."""
+        """Enum column ``test_train_split`` (levels ``train``, ``test``): per class,
+        max(round(n_c * test_frac), 1) rows go to ``test``, drawn as H2O does (the k-th
+        draw picks the member int(next_double() * n_c) of a generator seeded
+        seed + k, skipping repeats), so the split equals H2O's for the same seed."""
         if not 0 < float(test_frac) < 1:
             raise H2OValueError(f"test_frac must be in (0, 1), got {test_frac}")
-        self._class_spec()
+        if self.ncol != 1:
+            raise H2OValueError("stratified_split() needs a one-column (response) frame")
+        c, t = self.names[0], self._types[self.names[0]]
+        if t not in ("enum", "int"):
+            raise H2OValueError(f"Stratification only applies to integer and categorical "
+                                f"columns. Got: {t} column '{c}'")
         seed = _resolve_seed(seed)
+        counts = [dict(v) for v in self._ddf.map_partitions(
+            _class_counts, c, t, meta=(None, object)).compute()]
+        classes = sorted({k for part in counts for k in part})
+        sizes = {k: sum(part.get(k, 0) for part in counts) for k in classes}
+        chosen = {k: _h2o_stratified_draw(sizes[k], float(test_frac), seed) for k in classes}
+        payloads, before = [], {k: 0 for k in classes}
+        for part in counts:
+            payload = {}
+            for k, n in part.items():
+                ranks = chosen[k]
+                lo, hi = np.searchsorted(ranks, [before[k], before[k] + n])
+                payload[k] = ranks[lo:hi] - before[k]
+                before[k] += n
+            payloads.append(payload)
         name = "test_train_split"
         meta = pd.DataFrame({name: pd.Categorical([], dtype=_cat_dtype(["train", "test"]))})
-        ddf = _map_rows(self._ddf, _stratified_split_partition, self._offsets(), meta, seed,
-                        float(test_frac), name)
-        return self._derive(ddf, {name: "enum"})
+        parts = [dask.delayed(_mark_test_rows)(part, c, t, payload, name)
+                 for part, payload in zip(self._ddf.to_delayed(), payloads)]
+        ddf = dd.from_delayed(parts, meta=meta, verify_meta=False)
+        fr = self._derive(ddf, {name: "enum"}, same_rows=False)
+        fr._layout = self._layout
+        return fr
+
+
+class H2OGroupBy(GroupBy):
+    """``frame.group_by(by)``: the aggregations of ``groupby.GroupBy``; ``get_frame()``
+    (and ``frame``) give an H2OFrame."""
+
+    def __init__(self, fr, by):
+        super().__init__(fr._ddf, fr._types, by)
+
+    def get_frame(self):
+        ddf, types = super().get_frame()
+        return H2OFrame._from_dask(ddf, types)
+
+
+def _sort_keys(part, keys, types, ascending):
+    """Sort keys with NAs mapped to the end that sorts first (dask's distributed sort
+    does not place NaN reliably)."""
+    out = part.copy()
+    for tmp, c in keys.items():
+        first = np.finfo(np.float64).min if ascending[tmp] else np.finfo(np.float64).max
+        if types[c] == "enum":
+            codes = part[c].cat.codes.to_numpy()
+            out[tmp] = np.where(codes < 0, first, codes).astype(np.float64)
+        elif types[c] in TEXT_TYPES:
+            values = part[c].to_numpy(dtype=object)
+            na_text = "" if ascending[tmp] else "\U0010ffff"
+            out[tmp] = pd.Series(np.where(pd.isna(values), na_text, values), index=part.index,
+                                 dtype=object)
+        else:
+            values = part[c].to_numpy(dtype=np.float64)
+            out[tmp] = np.where(np.isnan(values), first, values)
+    return out
 
 
 def _math_method(fname):
@@ -1716,13 +1975,6 @@ def _is_int(x):
 
 def _is_all(x):
     return isinstance(x, slice) and x == slice(None)
-
-
-def _same_source(a, b):
-    try:
-        return a.divisions == b.divisions and a.known_divisions
-    except Exception:  # divisions of some expressions cannot be read without computing
-        return False
 
 
 def _op_mode(op, left, right):
@@ -1791,6 +2043,7 @@ def _update_meta(meta, plan):
 
 
 def _update_rows_parts(part, row_start, mask_part, val_part, row_spec, plan):
+    # _map_rows passes the extra frames as separate arguments
     return _update_rows(part, (mask_part, val_part), row_start, row_spec, plan)
 
 
@@ -1875,14 +2128,35 @@ def _to_user_pandas(pdf, types):
     for c, t in types.items():
         s = pdf[c]
         if t == "enum":
-            out[c] = pd.Series(s.astype(object).where(s.notna(), np.nan).to_numpy(dtype=object))
+            out[c] = pd.Series(s.astype(object).where(s.notna(), np.nan).to_numpy(dtype=object),
+                               dtype=object)
         elif t in TEXT_TYPES:
-            out[c] = pd.Series(s.where(s.notna(), np.nan).to_numpy(dtype=object))
+            out[c] = pd.Series(s.where(s.notna(), np.nan).to_numpy(dtype=object), dtype=object)
         elif t in ("int", "time") and len(s) and not s.isna().any():
             out[c] = pd.Series(s.to_numpy(dtype=np.float64).astype(np.int64))
         else:
             out[c] = pd.Series(s.to_numpy(dtype=np.float64))
     return pd.DataFrame(out, columns=list(types))
+
+
+def _decimal_aligned(name, values):
+    """Header + cells of a numeric column, aligned on the decimal point."""
+    texts = ["nan" if v != v else format(float(v), "g") if isinstance(v, float) else str(v)
+             for v in values]
+    heads, tails = [], []
+    for text in texts:
+        head, dot, tail = text.partition(".")
+        if "e" in text or text == "nan" or not dot:
+            heads.append(text)
+            tails.append("")
+        else:
+            heads.append(head)
+            tails.append("." + tail)
+    left = max([len(h) for h in heads] + [0])
+    right = max([len(t) for t in tails] + [0])
+    cells = [h.rjust(left) + t.ljust(right) for h, t in zip(heads, tails)]
+    width = max([len(name)] + [len(c) for c in cells])
+    return [name.rjust(width)] + [c.rjust(width) for c in cells]
 
 
 def _format_cell(v, t):
