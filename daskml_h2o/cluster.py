@@ -17,10 +17,11 @@ import distributed
 
 __all__ = ["init", "connect", "shutdown", "cluster", "get_client", "H2OCluster", "H2OConnectionError"]
 
-# The embedded default runs one worker process per core with one thread each: numba kernels release
-# the GIL, but CSV parsing and the per-partition pandas work around them do not, and the
-# measurement in docs/benchmarks.md ("embedded cluster: threads vs processes") favours processes.
-DEFAULT_PROCESSES = True
+# The embedded default is one worker in this process with a thread per core: the numba kernels
+# and pyarrow's CSV reader release the GIL, parsing measured as fast as one process per core
+# with a third less memory (docs/benchmarks.md, "embedded cluster: threads vs processes"), and
+# algorithms read the chunks without copies and skip the scheduler round trip per tree level.
+DEFAULT_PROCESSES = False
 DASK_DEFAULT_PORT = 8786
 H2O_DEFAULT_PORT = 54321
 

@@ -20,10 +20,7 @@ def main() -> None:
 
 
 def _train_models(train, test) -> None:
-    try:
-        from daskml_h2o.estimators import H2OGradientBoostingEstimator
-    except ImportError:  # the estimators arrive with the GBM issue
-        return
+    from daskml_h2o.estimators import H2OGradientBoostingEstimator
     predictors = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
     gbm = H2OGradientBoostingEstimator(ntrees=50, max_depth=5, learn_rate=0.1, seed=1234)
     gbm.train(x=predictors, y="CAPSULE", training_frame=train, validation_frame=test)

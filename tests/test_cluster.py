@@ -31,7 +31,7 @@ def test_parse_mem_size_rejects(bad):
 
 def test_init_starts_embedded_cluster_and_is_idempotent(capsys):
     assert h2o.cluster() is None
-    h2o.init(nthreads=2, max_mem_size="2G", processes=False)
+    h2o.init(nthreads=2, max_mem_size="2G")
     out = capsys.readouterr().out
     assert "Dashboard:" in out and "embedded LocalCluster" in out
     client = distributed.default_client()

@@ -183,5 +183,5 @@ def score_frame(model, frame):
     weights = None
     if spec.weights_column is not None and spec.weights_column in frame._types:
         weights = ddf[spec.weights_column].astype("float64").to_dask_array()
-    return compute_metrics(spec.kind, actual, preds, weights=weights, domain=spec.domain,
+    return compute_metrics(spec.kind, actual, preds, weights=weights, domain=spec.domain, algo=model.algo, on=None,
                            **model._metric_options())
