@@ -71,7 +71,7 @@ class ProgressBar:
             return
         self.update(1.0)
         elapsed = time.monotonic() - self._started
-        tail = f" ({elapsed:.1f}s)" if self._tty else f"| (done) 100%"
+        tail = f" ({elapsed:.1f}s)" if self._tty else "| (done) 100%"
         self.stream.write(tail + "\n")
         self.stream.flush()
         self._open = False

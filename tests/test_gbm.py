@@ -262,3 +262,18 @@ def test_bad_training_input(h2o_session, prostate):
         tiny = h2o_session.H2OFrame(pd.DataFrame({"x": np.arange(12.0), "y": np.arange(12.0)}))
     with pytest.raises(ValueError, match="too small to split for min_rows"):
         gbm.train(x=["x"], y="y", training_frame=tiny)
+
+
+def test_validation_frame_metrics_and_history(prostate):
+    train, valid = prostate.split_frame(ratios=[0.75], seed=3)
+    gbm = H2OGradientBoostingEstimator(ntrees=10, max_depth=3, seed=5, score_tree_interval=5)
+    gbm.train(x=PROSTATE_X, y="CAPSULE", training_frame=train, validation_frame=valid)
+    hist = gbm.scoring_history()
+    assert list(hist["number_of_trees"]) == [0, 5, 10]
+    assert "validation_auc" in hist.columns and "validation_logloss" in hist.columns
+    both = gbm.auc(train=True, valid=True)
+    assert set(both) == {"train", "valid"}
+    direct = gbm.model_performance(test_data=valid)
+    assert direct.auc() == pytest.approx(gbm.auc(valid=True), abs=1e-9)
+    assert direct.logloss() == pytest.approx(gbm.logloss(valid=True), rel=1e-9)
+    assert hist["validation_logloss"].iloc[-1] == pytest.approx(gbm.logloss(valid=True), rel=1e-9)

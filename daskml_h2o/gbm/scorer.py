@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from daskml_h2o.gbm import distributions as D
-from daskml_h2o.gbm.tree import leaf_node_assignment, node_paths, predict_binned, predict_raw
+from daskml_h2o.gbm.tree import leaf_node_assignment, predict_raw
 
 __all__ = ["GBMScorer", "leaf_assignment_frame", "staged_proba_frame"]
 
@@ -46,12 +46,6 @@ class GBMScorer:
         F[:, 0] = self.f0
         for k in range(self.K):
             F[:, k] += predict_raw([row[k] for row in trees], X)
-        return F
-
-    def link_scores_binned(self, Xb, na_bin, trees) -> np.ndarray:
-        F = np.zeros((Xb.shape[0], self.K))
-        for k in range(self.K):
-            F[:, k] += predict_binned([row[k] for row in trees], Xb, na_bin)
         return F
 
     def transform(self, F, offset=None) -> np.ndarray:

@@ -45,13 +45,11 @@ def score_model(ex, scorer, data, F, kind, domain, options, on):
     return compute_metrics(kind, y, p, weights=w, domain=domain, algo="gbm", on=on, **options)
 
 
-def _valid_update(chunk, F, row, na_bin, K):
+def _valid_update(chunk, F, row, strategy, K):
     F = F.copy()
     for k in range(K):
-        tree = row[k]
-        if tree is not None:
-            from daskml_h2o.gbm.tree import predict_binned
-            F[:, k] += predict_binned([tree], chunk["Xb"], na_bin)
+        if row[k] is not None:
+            F[:, k] += strategy.tree_scores(chunk, row[k])
     return F
 
 
@@ -85,7 +83,7 @@ class ScoringSchedule:
     def on_trees_added(self, row) -> None:
         if self.valid is not None:
             self.valid_F = self.ex.map(_valid_update, self.valid.chunks, self.valid_F,
-                                       args=(row, self.data.bin_spec.na_bin, self.scorer.K), name="gbm-valid-update")
+                                       args=(row, self.data.strategy, self.scorer.K), name="gbm-valid-update")
 
     def _due(self, t) -> bool:
         p = self.p

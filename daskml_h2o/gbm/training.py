@@ -15,21 +15,18 @@ import warnings
 import numpy as np
 
 from daskml_h2o import parallel
-from daskml_h2o.data import binning
+
 from daskml_h2o.data.chunks import column_stats, layout_of, persist_training_chunks, sample_rows
 from daskml_h2o.gbm import distributions as D
-from daskml_h2o.gbm.grower import (GrowParams, TreeBuilder, chunk_level_step, chunk_residuals,
-                                   chunk_sample_weights, chunk_tree_inputs, chunk_update_scores,
-                                   choose_tree_columns, leaf_values)
-from daskml_h2o.gbm.histogram import combine_node_sums, sum_histograms
+from daskml_h2o.gbm.grower import (GrowParams, chunk_residuals, chunk_sample_weights, chunk_tree_inputs,
+                                   chunk_update_scores, choose_tree_columns, leaf_values)
+from daskml_h2o.gbm.histogram_types import make_strategy
 from daskml_h2o.gbm.scorer import GBMScorer
 from daskml_h2o.gbm.scoring import ScoringSchedule
 from daskml_h2o.progress import ProgressBar
 
 __all__ = ["train_gbm", "resolve_distribution"]
 
-# Global quantile bins of the AUTO histogram type: 255 bins + the NA bin fit a uint8 code.
-AUTO_MAX_BINS = 255
 BIN_SAMPLE_ROWS = 200_000
 
 
@@ -40,19 +37,14 @@ def resolve_distribution(distribution: str, kind: str) -> str:
 
 
 class _Data:
-    """Everything the loop needs about the training data: binned chunks (futures or, with the
-    local executor, arrays), their row counts and first global rows, and the column layout."""
+    """Everything the loop needs about the training data: prepared chunks (futures or, with the
+    local executor, arrays), their row counts and first global rows, the column layout and the
+    histogram strategy that prepared them."""
 
-    def __init__(self, chunks, nrows, layout, bin_spec, used):
-        self.chunks, self.nrows, self.layout, self.bin_spec, self.used = chunks, nrows, layout, bin_spec, used
+    def __init__(self, chunks, nrows, layout, strategy, used):
+        self.chunks, self.nrows, self.layout, self.strategy, self.used = chunks, nrows, layout, strategy, used
         self.starts = [int(s) for s in np.concatenate([[0], np.cumsum(nrows)[:-1]])]
         self.class_counts = None
-
-
-def _bin_chunk(chunk, keep, spec):
-    X = chunk["X"][:, keep]
-    return {"Xb": binning.bin_matrix(X, spec), "y": chunk["y"], "w": chunk["w"], "offset": chunk["offset"],
-            "n": chunk["n"]}
 
 
 def _constant_columns(stats) -> np.ndarray:
@@ -60,6 +52,10 @@ def _constant_columns(stats) -> np.ndarray:
     all_na = stats["na"] == stats["n"]
     single = (stats["min"] == stats["max"]) & (stats["na"] == 0)
     return all_na | single
+
+
+def _prepare(chunk, strategy, keep_idx):
+    return strategy.prepare_chunk(chunk, keep_idx)
 
 
 def prepare_data(ex, spec, p) -> _Data:
@@ -80,29 +76,14 @@ def prepare_data(ex, spec, p) -> _Data:
     if dropped and spec.verbose:
         print(f"Dropping constant or all-missing columns: {dropped}")
     used = layout.subset([layout.columns[j] for j in keep_idx])
-    sample_X, sample_w = sample_rows(raw, BIN_SAMPLE_ROWS, seed=p["seed"])
-    bin_spec = _bin_spec(used, keep_idx, stats, sample_X, sample_w, p)
-    binned = ex.map(_bin_chunk, ex.chunks(raw), args=(np.asarray(keep_idx), bin_spec), name="gbm-bin")
-    ex.wait(binned)
+    sample_X, _ = sample_rows(raw, BIN_SAMPLE_ROWS, seed=p["seed"])
+    strategy = make_strategy(p["histogram_type"], p)
+    strategy.fit(used, keep_idx, stats, sample_X)
+    prepared = ex.map(_prepare, ex.chunks(raw), args=(strategy, np.asarray(keep_idx)), name="gbm-prepare")
+    ex.wait(prepared)
     nrows = list(raw.nrows)
     raw.release()
-    return _Data(binned, nrows, layout, bin_spec, used)
-
-
-def _bin_spec(used, keep_idx, stats, sample_X, sample_w, p):
-    edges, is_cat, n_levels = [], [], []
-    for pos, j in enumerate(keep_idx):
-        col = used.columns[pos]
-        if used.types[col] == "enum":
-            edges.append(np.empty(0))
-            is_cat.append(True)
-            n_levels.append(len(used.domains[col]))
-        else:
-            values = sample_X[:, j]
-            edges.append(binning.quantile_edges(values, AUTO_MAX_BINS, weights=None))
-            is_cat.append(False)
-            n_levels.append(0)
-    return binning.make_bin_spec(edges, np.array(is_cat), np.array(n_levels, dtype=np.int32), p["nbins_cats"])
+    return _Data(prepared, nrows, layout, strategy, used)
 
 
 # ------------------------------------------------------------------ per-chunk tasks
@@ -119,21 +100,14 @@ def _tree_inputs(chunk, F, row_start, dist, nclasses, K, tree_seed, sample_rate,
     links = F if offset is None else F + offset[:, None]
     res = chunk_residuals(dist, chunk["y"], links, None, nclasses, power, alpha, delta)
     inbag = chunk_sample_weights(chunk["w"], chunk["y"], row_start, tree_seed, sample_rate, sample_rate_per_class)
-    return [chunk_tree_inputs(chunk["Xb"], dist, chunk["y"], res[:, k], links[:, k], inbag, power) for k in range(K)]
+    return [chunk_tree_inputs(chunk["features"], dist, chunk["y"], res[:, k], links[:, k], inbag, power)
+            for k in range(K)]
 
 
-def _level(inputs, previous, k, plan, na_bin):
+def _level(inputs, previous, k, plan, strategy):
     tc = inputs[k]
-    node_ids = np.zeros(tc.Xb.shape[0], dtype=np.int32) if previous is None else previous[0]
-    return chunk_level_step(tc, node_ids, plan, na_bin)
-
-
-def _combine_levels(*results):
-    hist = sum_histograms(r[1] for r in results)
-    sums = results[0][2]
-    for r in results[1:]:
-        sums = combine_node_sums(sums, r[2])
-    return None, hist, sums
+    node_ids = np.zeros(len(tc.w), dtype=np.int32) if previous is None else previous[0]
+    return strategy.level_step(tc, node_ids, plan)
 
 
 def _update(F, last, k, node_values):
@@ -155,9 +129,6 @@ def _effective_params(est, spec) -> dict:
     p = dict(est._parms)
     p["distribution"] = resolve_distribution(p["distribution"], spec.kind)
     p["histogram_type"] = "QuantilesGlobal" if p["histogram_type"] == "AUTO" else p["histogram_type"]
-    if p["histogram_type"] not in ("QuantilesGlobal",):
-        raise ValueError(f"histogram_type={p['histogram_type']!r} is not supported yet; use 'AUTO' "
-                         "(global quantile bins)")
     if p["categorical_encoding"] not in ("AUTO", "Enum"):
         raise ValueError(f"categorical_encoding={p['categorical_encoding']!r} is not supported yet; use 'AUTO'")
     if p["balance_classes"]:
@@ -170,7 +141,7 @@ def _effective_params(est, spec) -> dict:
 
 def train_gbm(est, spec) -> None:
     p = _effective_params(est, spec)
-    est._actual = {"distribution": p["distribution"], "histogram_type": "QuantilesGlobal",
+    est._actual = {"distribution": p["distribution"], "histogram_type": p["histogram_type"],
                    "categorical_encoding": "Enum", "seed": p["seed"],
                    "stopping_metric": p["stopping_metric"] if p["stopping_metric"] != "AUTO" else
                    ("logloss" if spec.kind != "regression" else "deviance")}
@@ -298,7 +269,7 @@ def _build_iteration(ex, t, data, states, dist, nclasses, K, tree_seed, lr, p, g
         args=(dist, nclasses, K, tree_seed, p["sample_rate"], p["sample_rate_per_class"], p["tweedie_power"],
               p["quantile_alpha"], delta), name=f"gbm-t{t}-inputs")
     tree_rng = np.random.default_rng(tree_seed)
-    tree_cols = choose_tree_columns(data.bin_spec.n_features, p["col_sample_rate_per_tree"], tree_rng)
+    tree_cols = choose_tree_columns(data.strategy.n_features, p["col_sample_rate_per_tree"], tree_rng)
     row = []
     for k in range(K):
         if K > 1 and not _class_present(data, k):
@@ -318,15 +289,15 @@ def _class_present(data, k) -> bool:
 
 
 def _grow(ex, t, k, data, inputs, gp, rng, tree_cols):
-    builder = TreeBuilder(data.bin_spec, gp, rng, tree_cols)
+    strategy = data.strategy
+    builder = strategy.new_builder(gp, rng, tree_cols)
     plan = builder.plan(first=True)
     last = [None] * len(data.chunks)
     level = 0
     while plan is not None:
-        results = ex.map(_level, inputs, last, args=(k, plan, data.bin_spec.na_bin),
-                         name=f"gbm-t{t}-c{k}-level{level}")
-        _, hist, sums = ex.gather(ex.reduce(_combine_levels, results, name=f"gbm-t{t}-c{k}-level{level}-sum"))
-        plan = builder.decide(hist, sums)
+        results = ex.map(_level, inputs, last, args=(k, plan, strategy), name=f"gbm-t{t}-c{k}-level{level}")
+        combined = ex.gather(ex.reduce(strategy.combine, results, name=f"gbm-t{t}-c{k}-level{level}-sum"))
+        plan = strategy.decide(builder, combined)
         last = results
         level += 1
     return builder, last
@@ -371,8 +342,8 @@ def _prepare_valid(ex, spec, data, scorer):
     layout = data.layout
     raw = persist_training_chunks(spec.validation_frame, layout, name="gbm-valid")
     keep = np.array([layout.columns.index(c) for c in data.used.columns])
-    chunks = ex.map(_bin_chunk, ex.chunks(raw), args=(keep, data.bin_spec), name="gbm-valid-bin")
+    chunks = ex.map(_prepare, ex.chunks(raw), args=(data.strategy, keep), name="gbm-valid-prepare")
     ex.wait(chunks)
     nrows = list(raw.nrows)
     raw.release()
-    return _Data(chunks, nrows, layout, data.bin_spec, data.used)
+    return _Data(chunks, nrows, layout, data.strategy, data.used)

@@ -326,7 +326,7 @@ class H2OEstimator:
     def _describe(self) -> str:
         if self._model is None:
             return f"{type(self).__name__}: not trained. Parameters: {self._input}"
-        lines = [f"Model Details", "=" * 13, f"{type(self).__name__} : {self._algo_title()}",
+        lines = ["Model Details", "=" * 13, f"{type(self).__name__} : {self._algo_title()}",
                  f"Model Key: {self._model_id}", ""]
         summary = self._summary_table()
         if summary is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 
-import dask.array as da
+
 import numpy as np
 import pandas as pd
 

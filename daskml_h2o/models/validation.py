@@ -12,7 +12,7 @@ import warnings
 import dask
 import numpy as np
 
-from daskml_h2o.models.base import H2OResponseError, H2OValueError, TrainingSpec
+from daskml_h2o.models.base import H2OValueError, TrainingSpec
 
 __all__ = ["resolve_training", "column_name", "response_summary"]
 
