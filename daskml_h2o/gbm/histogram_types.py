@@ -28,14 +28,14 @@ AUTO_MAX_BINS = 255
 
 
 class GlobalBins:
-    """``histogram_type="AUTO"`` (and ``QuantilesGlobal``): every numeric feature is binned once
+    """``histogram_type="AUTO"``: every numeric feature is binned once
     with weighted-quantile edges from a row sample (up to ``AUTO_MAX_BINS`` bins, one bin per
     distinct value when there are fewer), categoricals get one bin per level up to
     ``nbins_cats``. The histograms are then identical however the data is partitioned, and the
     binned codes (uint8/uint16) are all the level passes read. H2O's default instead re-bins
     every node on its own range (``UniformAdaptive``); see docs/gbm.md for the accuracy check."""
 
-    name = "QuantilesGlobal"
+    name = "AUTO"
 
     def __init__(self, params: dict):
         self.nbins_cats = int(params["nbins_cats"])
@@ -88,11 +88,11 @@ class GlobalBins:
         return predict_binned([tree], chunk["features"], self.bin_spec.na_bin)
 
 
-STRATEGIES = {"QuantilesGlobal": GlobalBins}
+STRATEGIES = {"AUTO": GlobalBins}
 
 
 def make_strategy(histogram_type: str, params: dict):
-    """The strategy for an (already AUTO-resolved) ``histogram_type``."""
+    """The strategy object for a ``histogram_type`` (H2O's name, after enum matching)."""
     try:
         return STRATEGIES[histogram_type](params)
     except KeyError:

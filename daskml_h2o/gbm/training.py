@@ -128,7 +128,6 @@ def _leaf_residual_stats(chunk, F, last, k, n_nodes):
 def _effective_params(est, spec) -> dict:
     p = dict(est._parms)
     p["distribution"] = resolve_distribution(p["distribution"], spec.kind)
-    p["histogram_type"] = "QuantilesGlobal" if p["histogram_type"] == "AUTO" else p["histogram_type"]
     if p["categorical_encoding"] not in ("AUTO", "Enum"):
         raise ValueError(f"categorical_encoding={p['categorical_encoding']!r} is not supported yet; use 'AUTO'")
     if p["balance_classes"]:
