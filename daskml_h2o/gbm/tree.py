@@ -8,9 +8,10 @@ one byte per categorical level for every bitset split (1 = the level goes right)
 Rows are routed by H2O's rules (§6.5, §9.2): NaN, a categorical code outside the
 training domain, or outside a bitset follows the NA direction; a range split sends
 x >= threshold right; a bitset split sends levels in the set right. An NA-vs-rest split
-sends NaN one way and every other value (unseen levels too) the other way: NA right on
-numeric columns, NA left on categorical ones (what H2O 3.46 does, observed). Binned
-data use the same trees: code == na_bin is NA, a range split sends code >= bin right.
+sends NaN to its NA side (right on numeric columns; either side on categorical ones,
+where the NAs were sorted in with the levels) and every other value, unseen levels
+too, the other way. Binned data use the same trees: code == na_bin is NA, a range
+split sends code >= bin right.
 """
 from collections import namedtuple
 
