@@ -277,3 +277,17 @@ def test_validation_frame_metrics_and_history(prostate):
     assert direct.auc() == pytest.approx(gbm.auc(valid=True), abs=1e-9)
     assert direct.logloss() == pytest.approx(gbm.logloss(valid=True), rel=1e-9)
     assert hist["validation_logloss"].iloc[-1] == pytest.approx(gbm.logloss(valid=True), rel=1e-9)
+
+
+def test_model_summary_and_noise_bandwidth(prostate):
+    plain = H2OGradientBoostingEstimator(ntrees=6, max_depth=3, seed=9)
+    plain.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    summary = plain.summary().as_data_frame()
+    assert summary["number_of_trees"][0] == 6 and summary["max_depth"][0] <= 3
+    assert summary["min_leaves"][0] >= 1
+    noisy = H2OGradientBoostingEstimator(ntrees=6, max_depth=3, seed=9, pred_noise_bandwidth=0.5)
+    noisy.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    first = [row[0].nodes["value"] for row in (plain._model.trees[0], noisy._model.trees[0])]
+    assert np.array_equal(first[0], first[1])  # the noise only perturbs later residuals
+    later = [m._model.trees[-1][0].nodes["value"] for m in (plain, noisy)]
+    assert not np.array_equal(later[0], later[1])

@@ -156,6 +156,21 @@ class H2OGradientBoostingEstimator(H2OEstimator):
                 "tweedie_power": self._parms["tweedie_power"], "quantile_alpha": self._parms["quantile_alpha"],
                 "huber_alpha": self._parms["huber_alpha"]}
 
+    def _summary_table(self):
+        """H2O's GBM "Model Summary": tree counts, size, depth and leaf statistics."""
+        from daskml_h2o.models.tables import H2OTwoDimTable
+        scorer = self._model
+        trees = [t for row in scorer.trees for t in row if t is not None]
+        depths = [int(t.nodes["depth"].max()) if len(t.nodes) else 0 for t in trees] or [0]
+        leaves = [int((t.nodes["feature"] < 0).sum()) for t in trees] or [0]
+        size = sum(t.nodes.nbytes + t.bitsets.nbytes for t in trees)
+        return H2OTwoDimTable(
+            table_header="Model Summary",
+            col_header=["number_of_trees", "number_of_internal_trees", "model_size_in_bytes", "min_depth",
+                        "max_depth", "mean_depth", "min_leaves", "max_leaves", "mean_leaves"],
+            cell_values=[[scorer.ntrees, len(trees), size, min(depths), max(depths), float(np.mean(depths)),
+                          min(leaves), max(leaves), float(np.mean(leaves))]])
+
     def _variable_importances(self):
         if self._model is None:
             return None, None

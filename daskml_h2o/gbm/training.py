@@ -277,10 +277,23 @@ def _build_iteration(ex, t, data, states, dist, nclasses, K, tree_seed, lr, p, g
         builder, last = _grow(ex, t, k, data, inputs, gp, tree_rng, tree_cols)
         values = _leaf_values(ex, dist, builder, data, states, last, k, lr, nclasses, p, delta)
         tree = builder.finish(values)
-        node_values = tree.nodes["value"].astype(np.float64)
+        node_values = _training_leaf_values(tree, p, k, t)
         states = ex.map(_update, states, last, args=(k, node_values), name=f"gbm-t{t}-c{k}-update")
         row.append(tree)
     return states, row
+
+
+def _training_leaf_values(tree, p, k, t) -> np.ndarray:
+    """Leaf values added to the training scores: with ``pred_noise_bandwidth`` each leaf's value
+    is scaled by (1 + N(0,1)·bandwidth), one draw per leaf seeded from (seed, class, tree) as
+    H2O does (spec gbm.md §8.5); the stored tree keeps the plain values."""
+    values = tree.nodes["value"].astype(np.float64)
+    bandwidth = p["pred_noise_bandwidth"]
+    if bandwidth <= 0:
+        return values
+    mix = ((0xDECAF + p["seed"]) * (0xFAAAAAAB + k * p["ntrees"] + t)) % 2**63
+    noise = np.random.default_rng(mix).standard_normal(len(values))
+    return values * (1.0 + noise * bandwidth)
 
 
 def _class_present(data, k) -> bool:
