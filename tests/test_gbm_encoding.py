@@ -95,3 +95,20 @@ def test_balance_classes_with_factors_and_encoding(prostate_parts):
     counts = train["CAPSULE"].as_data_frame()["CAPSULE"].astype(str).value_counts()
     assert gbm._model.balance.nrows == pytest.approx(counts["0"] + 2 * counts["1"], rel=0.1)
     assert gbm.model_performance(valid=True).auc() > 0.7
+
+
+def test_encoded_balanced_model_is_partition_independent(h2o_session):
+    import dask.dataframe as dd
+    df = pd.read_csv(h2o_session.datasets.path("prostate"))
+    for col in ("CAPSULE", "RACE", "DPROS"):
+        df[col] = df[col].astype(str)
+    preds = []
+    for nparts in (1, 3):
+        fr = h2o_session.H2OFrame(dd.from_pandas(df, npartitions=nparts, sort=False))
+        for col in ("CAPSULE", "RACE", "DPROS"):
+            fr[col] = fr[col].asfactor()
+        gbm = H2OGradientBoostingEstimator(ntrees=5, max_depth=3, seed=11, balance_classes=True,
+                                           categorical_encoding="OneHotExplicit")
+        gbm.train(x=X, y="CAPSULE", training_frame=fr)
+        preds.append(gbm.predict(fr).as_data_frame()["p1"].to_numpy())
+    assert np.allclose(preds[0], preds[1])

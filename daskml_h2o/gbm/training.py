@@ -205,6 +205,8 @@ def _preprocess(spec, p):
         summary = dict(summary, n=balance.nrows, class_counts=balance.class_counts)
     valid = spec.validation_frame
     if valid is not None and not encoding.is_identity:
+        from daskml_h2o.models.predict import check_test_frame
+        check_test_frame(encoding, valid)  # H2O's warnings name the original columns and levels
         valid = encode_frame(valid, encoding)
     spec = replace(spec, frame=frame, x=list(encoding.output_columns), validation_frame=valid,
                    types=dict(frame._types), response_summary=summary)
