@@ -19,6 +19,10 @@ class GBMScorer:
         self.kind, self.response_domain, self.offset_column = kind, response_domain, offset_column
         self.distribution, self.nclasses, self.K, self.f0 = distribution, nclasses, K, float(f0)
         self.trees = []  # one list of K trees (None for a class without rows) per iteration
+        # categorical_encoding / balance_classes (data/encoding.py, data/balance.py): frames are
+        # re-encoded before scoring (models/predict.py) and probabilities corrected in transform
+        self.encoding = None
+        self.balance = None
 
     @classmethod
     def start(cls, data, spec, distribution, nclasses, K, f0, params):
@@ -37,6 +41,7 @@ class GBMScorer:
         out = GBMScorer(self.columns, self.types, self.domains, self.kind, self.response_domain, self.offset_column,
                         self.distribution, self.nclasses, self.K, self.f0)
         out.trees = self.trees[:ntrees]
+        out.encoding, out.balance = self.encoding, self.balance
         return out
 
     # raw scores (link space, f0 included, offset not)
@@ -56,13 +61,21 @@ class GBMScorer:
         if self.kind == "regression":
             return np.asarray(D.link_inv(dist, F[:, 0].copy()), dtype=np.float64)
         if self.K > 1:
-            return D.softmax_rows(F)
+            return self._corrected(D.softmax_rows(F))
         f = F[:, 0]
         if dist == D.MULTINOMIAL:  # two classes, one tree for class 0
             p0 = 1.0 / (1.0 + np.exp(np.clip(-2.0 * f, -700, 700)))
-            return np.column_stack([p0, 1.0 - p0])
+            return self._corrected(np.column_stack([p0, 1.0 - p0]))
         p1 = 1.0 / (1.0 + np.exp(np.clip(-f, -700, 700)))
-        return np.column_stack([1.0 - p1, p1])
+        return self._corrected(np.column_stack([1.0 - p1, p1]))
+
+    def _corrected(self, probs) -> np.ndarray:
+        """balance_classes: back from the balanced class distribution to the training prior."""
+        balance = getattr(self, "balance", None)
+        if balance is None:
+            return probs
+        from daskml_h2o.data.balance import correct_probabilities
+        return correct_probabilities(probs, balance.prior, balance.model_dist)
 
     def predict_raw(self, X, offset=None) -> np.ndarray:
         return self.transform(self.link_scores(X), offset)

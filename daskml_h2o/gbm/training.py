@@ -128,10 +128,7 @@ def _leaf_residual_stats(chunk, F, last, k, n_nodes):
 def _effective_params(est, spec) -> dict:
     p = dict(est._parms)
     p["distribution"] = resolve_distribution(p["distribution"], spec.kind)
-    if p["categorical_encoding"] not in ("AUTO", "Enum"):
-        raise ValueError(f"categorical_encoding={p['categorical_encoding']!r} is not supported yet; use 'AUTO'")
-    if p["balance_classes"]:
-        raise ValueError("balance_classes=True is not supported yet")
+    p["categorical_encoding"] = "Enum" if p["categorical_encoding"] == "AUTO" else p["categorical_encoding"]
     if p["seed"] in (None, -1):
         p["seed"] = int(np.random.default_rng().integers(0, 2**63 - 1))
     p["stopping_metric"] = p["stopping_metric"]
@@ -141,21 +138,52 @@ def _effective_params(est, spec) -> dict:
 def train_gbm(est, spec) -> None:
     p = _effective_params(est, spec)
     est._actual = {"distribution": p["distribution"], "histogram_type": p["histogram_type"],
-                   "categorical_encoding": "Enum", "seed": p["seed"],
+                   "categorical_encoding": p["categorical_encoding"], "seed": p["seed"],
                    "stopping_metric": p["stopping_metric"] if p["stopping_metric"] != "AUTO" else
                    ("logloss" if spec.kind != "regression" else "deviance")}
     dist_name = p["distribution"]
     _check_response_for(dist_name, spec)
     dist = D.dist_code(dist_name)
+    spec, prep = _preprocess(spec, p)
     ex = parallel.executor_for()
     try:
-        _train(est, spec, p, ex, dist_name, dist)
+        _train(est, spec, p, ex, dist_name, dist, prep)
     finally:
         if getattr(ex, "local", False):
             ex.close()
 
 
-def _train(est, spec, p, ex, dist_name, dist) -> None:
+def _preprocess(spec, p):
+    """H2O re-encodes categoricals (``categorical_encoding``), then balances classes, before
+    training: the model then trains on the (lazy) re-encoded, balanced frame. Returns the
+    spec to train on and ``(encoding, balance)`` for the scorer (None where unused)."""
+    from dataclasses import replace
+    from daskml_h2o.data.balance import balance_frame, fit_balance
+    from daskml_h2o.data.encoding import encode_frame, fit_encoding
+    encoding = fit_encoding(spec.frame, spec.frame._types, spec.x, p["categorical_encoding"], response=spec.y,
+                            response_domain=spec.domain, weights=spec.weights_column,
+                            reorder_above=p["nbins_cats"])
+    balance = None
+    if encoding.is_identity and not p["balance_classes"]:
+        return spec, (None, None)
+    frame = encode_frame(spec.frame, encoding)
+    summary = spec.response_summary
+    if p["balance_classes"]:
+        balance = fit_balance(frame, spec.y, spec.domain, spec.weights_column, p["class_sampling_factors"],
+                              p["max_after_balance_size"], p["seed"])
+        frame = balance_frame(frame, balance)
+        summary = dict(summary, n=balance.nrows, class_counts=balance.class_counts)
+    valid = spec.validation_frame
+    if valid is not None and not encoding.is_identity:
+        from daskml_h2o.models.predict import check_test_frame
+        check_test_frame(encoding, valid)  # H2O's warnings name the original columns and levels
+        valid = encode_frame(valid, encoding)
+    spec = replace(spec, frame=frame, x=list(encoding.output_columns), validation_frame=valid,
+                   types=dict(frame._types), response_summary=summary)
+    return spec, (None if encoding.is_identity else encoding, balance)
+
+
+def _train(est, spec, p, ex, dist_name, dist, prep=(None, None)) -> None:
     data = prepare_data(ex, spec, p)
     data.class_counts = spec.response_summary.get("class_counts")
     nclasses = spec.nclasses
@@ -165,6 +193,8 @@ def _train(est, spec, p, ex, dist_name, dist) -> None:
     scorer = GBMScorer.start(data, spec, dist_name, nclasses, K, f0, p)
     est._model = scorer
     valid = _prepare_valid(ex, spec, data, scorer) if spec.validation_frame is not None else None
+    # after _prepare_valid: the validation frame there is already re-encoded
+    scorer.encoding, scorer.balance = prep
     schedule = ScoringSchedule(ex, p, spec, est, scorer, data, valid)
     builder_params = GrowParams(p["max_depth"], p["min_rows"], p["min_split_improvement"], p["col_sample_rate"],
                                 p["col_sample_rate_per_tree"], p["col_sample_rate_change_per_level"])

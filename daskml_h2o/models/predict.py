@@ -21,16 +21,18 @@ __all__ = ["adapt_partition", "check_test_frame", "predict_frame", "score_frame"
 
 def check_test_frame(scorer, frame) -> list[str]:
     """Eager checks before any work: returns the predictor columns missing from ``frame``."""
-    missing = [c for c in scorer.columns if c not in frame._types]
-    for col in scorer.columns:
+    # a model trained on re-encoded categoricals reads the frame's original columns
+    inputs = getattr(scorer, "encoding", None) or scorer
+    missing = [c for c in inputs.columns if c not in frame._types]
+    for col in inputs.columns:
         if col in missing:
             continue
-        test_type, train_type = frame._types[col], scorer.types[col]
+        test_type, train_type = frame._types[col], inputs.types[col]
         if train_type in ("int", "real") and test_type == "enum":
             raise H2OValueError(f"Test/Validation dataset has categorical column '{col}' which is "
                                 "real-valued in the training data")
         if train_type == "enum" and test_type == "enum":
-            unseen = set(map(str, frame._ddf[col].cat.categories)) - set(scorer.domains[col])
+            unseen = set(map(str, frame._ddf[col].cat.categories)) - set(inputs.domains[col])
             if unseen:
                 warnings.warn(f"Test/Validation dataset column '{col}' has levels not trained on: "
                               f"{sorted(unseen)[:10]}", stacklevel=4)
@@ -86,6 +88,9 @@ def _categorical_codes(values: pd.Series, domain: list[str]) -> np.ndarray:
 
 def adapt_partition(pdf: pd.DataFrame, scorer) -> np.ndarray:
     """One partition -> the model's float64 design matrix (training column order)."""
+    encoding = getattr(scorer, "encoding", None)  # categorical_encoding: re-encode as at training
+    if encoding is not None:
+        pdf = encoding.transform_partition(pdf)
     X = np.full((len(pdf), len(scorer.columns)), np.nan, dtype=np.float64)
     for j, col in enumerate(scorer.columns):
         if col not in pdf.columns:
