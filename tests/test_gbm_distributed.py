@@ -1,0 +1,78 @@
+"""GBM on a LocalCluster of worker processes (the DaskExecutor path): the same model as the
+in-process run, and a worker killed mid-fit does not change the finished model."""
+import os
+import signal
+import threading
+import time
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+
+import daskml_h2o as h2o
+from daskml_h2o.estimators import H2OGradientBoostingEstimator
+
+pytestmark = pytest.mark.processes
+
+
+def _data(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(size=n),
+                       "g": pd.Categorical(rng.choice(list("pqrs"), n), categories=list("pqrs"))})
+    logit = df.a - 2 * df.b + (df.g == "q")
+    df["y"] = pd.Categorical(np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no"), categories=["no", "yes"])
+    return df
+
+
+def _fit(df, ntrees=20, **kw):
+    fr = h2o.H2OFrame(dd.from_pandas(df, npartitions=4))
+    m = H2OGradientBoostingEstimator(ntrees=ntrees, max_depth=4, sample_rate=0.8, seed=3, score_tree_interval=10, **kw)
+    m.train(x=["a", "b", "g"], y="y", training_frame=fr)
+    X = np.column_stack([df.a, df.b, df.g.cat.codes.astype(float)])
+    return m, m._model.predict_raw(X)[:, 1]
+
+
+@pytest.fixture
+def on_process_cluster(process_cluster):
+    h2o.shutdown()
+    h2o.init(url=process_cluster.scheduler.address, verbose=False)
+    h2o.no_progress()
+    yield process_cluster
+    h2o.shutdown()
+
+
+def test_process_cluster_gives_the_in_process_model(h2o_session, process_cluster):
+    df = _data()
+    _, local = _fit(df)
+    h2o.shutdown()
+    h2o.init(url=process_cluster.scheduler.address, verbose=False)
+    try:
+        from daskml_h2o.parallel import DaskExecutor, executor_for
+        assert isinstance(executor_for(), DaskExecutor)
+        _, remote = _fit(df)
+    finally:
+        h2o.shutdown()
+    assert np.allclose(local, remote, rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_fit_gives_the_same_model(on_process_cluster):
+    df = _data(4000, seed=1)
+    _, undisturbed = _fit(df, ntrees=40)
+    pids = on_process_cluster.run(os.getpid)
+    victim = sorted(pids.values())[0]
+    result = {}
+
+    def train():
+        result["model"], result["pred"] = _fit(df, ntrees=40)
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    time.sleep(1.5)
+    assert thread.is_alive(), "the fit finished before the worker could be killed; make it longer"
+    os.kill(victim, signal.SIGKILL)
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+    assert np.allclose(result["pred"], undisturbed, rtol=0, atol=1e-9)
+    assert victim not in on_process_cluster.run(os.getpid).values()
