@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -69,12 +70,19 @@ class H2OGradientBoostingEstimator(H2OEstimator):
         "nfolds": 0, "fold_column": None, "checkpoint": None, "monotone_constraints": None,
         "interaction_constraints": None, "calibrate_model": False, "calibration_frame": None,
         "custom_metric_func": None, "custom_distribution_func": None, "export_checkpoints_dir": None,
-        "in_training_checkpoints_dir": None,
+        "in_training_checkpoints_dir": None, "check_constant_response": True, "gainslift_bins": -1,
+        "auc_type": "AUTO",
     }
 
     def _validate_params(self, spec) -> None:
         p = self._parms
         errors = []
+        if p["build_tree_one_node"]:
+            warnings.warn("build_tree_one_node is not supported in this version and has no effect (as in H2O)",
+                          stacklevel=3)
+        if p["r2_stopping"] is not None:
+            warnings.warn("r2_stopping is deprecated and has no effect (as in H2O); use stopping_rounds",
+                          stacklevel=3)
 
         def check(ok, field, message):
             if not ok:
