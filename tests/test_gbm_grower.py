@@ -306,3 +306,20 @@ def test_offset_enters_f0_and_residuals():
     for (a,), (b,) in zip(with_off.trees, shifted.trees):
         np.testing.assert_array_equal(a.nodes["feature"], b.nodes["feature"])
         np.testing.assert_allclose(a.nodes["value"], b.nodes["value"], rtol=1e-5, atol=1e-6)
+
+
+def test_categorical_na_alone_split_matches_h2o():
+    # observed with h2o 3.46.0.12 on this layout: NAs left, every level (also unseen
+    # ones) right, and H2O ids 0, 3, 4 (both children got ids before becoming leaves)
+    rng = np.random.default_rng(0)
+    d = np.concatenate([np.zeros(47), np.full(53, 2.0), np.full(12, np.nan)])
+    y = np.concatenate([np.ones(100), rng.integers(0, 2, 12).astype(float)])
+    X = d[:, None]
+    spec = B.make_bin_spec([None], is_cat=[True], n_levels=[3])
+    fit = G.fit_reference([B.bin_matrix(X, spec)], [y], [None],
+                          dict(ntrees=1, max_depth=1, min_rows=5, learn_rate=1.0), spec)
+    tree = fit.trees[0][0]
+    assert tree.nodes["kind"][0] == T.NA_VS_REST and tree.nodes["na_left"][0] == 1
+    test = np.array([[0.0], [1.0], [2.0], [np.nan], [7.0]])
+    np.testing.assert_array_equal(T.leaf_node_assignment(tree, test), ["R", "R", "R", "L", "R"])
+    np.testing.assert_array_equal(T.leaf_node_assignment(tree, test, "Node_ID"), [4, 4, 4, 3, 4])

@@ -502,3 +502,27 @@ def test_single_leaf_tree():
     np.testing.assert_array_equal(T.predict_raw([t], X), 0)
     np.testing.assert_array_equal(T.leaf_node_assignment(t, X), ["", "", ""])
     np.testing.assert_array_equal(T.leaf_node_assignment(t, X, "Node_ID"), [0, 0, 0])
+
+
+def test_categorical_nas_are_sorted_in_with_the_levels():
+    # level means 0, 0.1, 1 and NA mean 0.9: the best cut puts the NAs with level 2
+    hist = np.zeros((1, 4, 3))
+    for lvl, (w, m) in enumerate([(10, 0.0), (10, 0.1), (10, 1.0), (10, 0.9)]):
+        slot = lvl if lvl < 3 else 3
+        hist[0, slot] = [w, w * m, w * (m * m + 0.01)]
+    bits = np.zeros(4, np.uint8)
+    f, b, nas, is_bits, st = S.find_node_split(hist, np.array([3]), np.array([True]),
+                                               np.array([True]), 3, 5.0, 0.0, bits)
+    assert f == 0 and is_bits and nas == S.NA_RIGHT
+    np.testing.assert_array_equal(bits[:3], [0, 0, 1])
+    assert st[S.ST_W_LEFT] == 20 and st[S.ST_W_RIGHT] == 20
+    # levels all alike, NAs different: the NAs alone on the side their mean sorts to
+    hist[0, :3, 1] = hist[0, :3, 0] * 0.5
+    hist[0, :3, 2] = hist[0, :3, 0] * 0.25
+    for na_mean, expect in ((0.0, S.NA_ALONE_LEFT), (1.0, S.NA_ALONE_RIGHT)):
+        hist[0, 3] = [10, 10 * na_mean, 10 * na_mean ** 2 + 0.1]
+        f, b, nas, is_bits, st = S.find_node_split(hist, np.array([3]), np.array([True]),
+                                                   np.array([True]), 3, 5.0, 0.0, bits)
+        assert f == 0 and not is_bits and nas == expect
+        na_w = st[S.ST_W_LEFT] if expect == S.NA_ALONE_LEFT else st[S.ST_W_RIGHT]
+        assert na_w == 10

@@ -22,8 +22,9 @@ from ..data.binning import AdaptiveSpec, root_ranges, uniform_bins
 from .histogram import (SUM_DEN, SUM_FMAX, SUM_FMIN, SUM_NUM, SUM_W, SUM_WZ,
                         adaptive_level_step, combine_minmax, combine_node_sums, level_step,
                         sum_histograms)
-from .splitting import (NA_LEFT, NA_NONE, NA_VS_REST, ST_SE_BEFORE, ST_SE_LEFT, ST_SE_RIGHT,
-                        ST_W_LEFT, ST_W_RIGHT, find_splits, round_histograms)
+from .splitting import (NA_ALONE_LEFT, NA_ALONE_RIGHT, NA_LEFT, NA_NONE, NA_VS_REST,
+                        ST_SE_BEFORE, ST_SE_LEFT, ST_SE_RIGHT, ST_W_LEFT, ST_W_RIGHT, find_splits,
+                        round_histograms)
 from .tree import BITSET, LEAF, NA_VS_REST as K_NA_VS_REST, NODE_DTYPE, RANGE, Tree, tree_arrays
 
 LevelPlan = namedtuple("LevelPlan", ["route", "slot_of_node", "n_slots", "n_nodes", "first",
@@ -273,8 +274,8 @@ class TreeBuilder:
         if nas == NA_NONE:
             node["na_left"] = int(st[ST_W_LEFT] > st[ST_W_RIGHT])
         else:
-            node["na_left"] = int(nas == NA_LEFT)
-        if nas == NA_VS_REST:
+            node["na_left"] = int(nas in (NA_LEFT, NA_ALONE_LEFT))
+        if nas in (NA_VS_REST, NA_ALONE_LEFT, NA_ALONE_RIGHT):
             node["kind"] = K_NA_VS_REST
         elif is_bits:
             node["kind"] = BITSET
@@ -291,7 +292,9 @@ class TreeBuilder:
             node["right" if side else "left"] = idx
             # H2O gives a child histograms (and an id) unless it is too small, pure, or
             # the NA side of an NA-vs-rest split
-            if st[w_key] >= p.min_rows and st[se_key] > 1e-30 and not (nas == NA_VS_REST and side):
+            # on categoricals H2O builds NA-alone splits as set splits: both children count
+            na_child = nas == NA_VS_REST and side
+            if st[w_key] >= p.min_rows and st[se_key] > 1e-30 and not na_child:
                 child["h2o_id"] = self.next_id
                 self.next_id += 1
                 if depth < p.depth_limit:
@@ -387,11 +390,12 @@ class AdaptiveTreeBuilder(TreeBuilder):
         obs_lo, obs_hi = minmax[slot, :, 0], minmax[slot, :, 1]
         obs_ex = np.where(integral, obs_hi + 1.0, np.nextafter(obs_hi, np.inf))
         req = np.where(spec.is_cat, spec.nbins_cats, np.maximum(p_nbins >> 1, spec.nbins))
+        # H2O builds categorical NA-alone splits as set splits: ranges stay the parent's
+        set_split = node["kind"] == BITSET or (node["kind"] == K_NA_VS_REST
+                                               and spec.is_cat[node["feature"]])
         for side in ("left", "right"):
             child = node[side]
-            if node["kind"] == K_NA_VS_REST and side == "right":
-                continue
-            if node["kind"] == BITSET:
+            if set_split:
                 lo, ex = p_lo.copy(), p_ex.copy()
             else:
                 lo, ex = obs_lo.copy(), obs_ex.copy()

@@ -7,11 +7,18 @@ right, and as their own child (NA-vs-rest) when they weigh >= min_rows. Categori
 features with one bin per level are first ordered by mean residual, so a prefix of
 the order is a set split (a bitset). Ties prefer the bin closest to the middle; across
 features the smallest SE wins and ties keep the first feature.
+
+On a categorical feature the NA bin is sorted in with the levels (H2O 3.46 behaves
+so, observed against h2o 3.46.0.12), so a set split places the NAs by their mean; a
+split with every level on one side and the NAs alone on the other is reported as
+NA_ALONE_LEFT/RIGHT (unseen levels then go with the levels).
 """
 import numpy as np
 from numba import njit
 
 NA_NONE, NA_LEFT, NA_RIGHT, NA_VS_REST = 0, 1, 2, 3
+# categorical splits that separate the NAs from every level (NA alone on one side)
+NA_ALONE_LEFT, NA_ALONE_RIGHT = 4, 5
 N_STATS = 9
 ST_SE_BEFORE, ST_SE_LEFT, ST_SE_RIGHT, ST_W_LEFT, ST_W_RIGHT = 0, 1, 2, 3, 4
 ST_WY_LEFT, ST_WY_RIGHT, ST_WYY_LEFT, ST_WYY_RIGHT = 5, 6, 7, 8
@@ -134,23 +141,67 @@ def scan_feature(w, wy, wyy, wna, wyna, wyyna, min_rows, msi):
 
 
 @njit(nogil=True, cache=True)
-def _bitset(w, order, best_bin, out):
+def _level_bitset(w, order, best_bin, n_levels, out):
     # levels at sorted positions >= best_bin go right; levels without rows in the node
-    # follow the side that got more non-empty levels (ties to the left)
-    nb = w.shape[0]
-    n_right = nb - best_bin
+    # follow the side that got more non-empty levels (ties to the left). Position of
+    # the NA pseudo-level (index n_levels) is ignored here. Returns the number of ones.
     n_left = 0
-    for p in range(best_bin):
-        if w[order[p]] > 0:
-            n_left += 1
+    n_right = 0
+    for p in range(order.shape[0]):
+        lvl = order[p]
+        if lvl < n_levels and w[lvl] > 0:
+            if p >= best_bin:
+                n_right += 1
+            else:
+                n_left += 1
     empty_right = n_right > n_left
     ones = 0
-    for p in range(nb):
+    for p in range(order.shape[0]):
         lvl = order[p]
+        if lvl >= n_levels:
+            continue
         right = p >= best_bin if w[lvl] > 0 else empty_right
         out[lvl] = 1 if right else 0
         ones += out[lvl]
-    return 0 < ones < nb
+    return ones
+
+
+@njit(nogil=True, cache=True)
+def _split_numeric(h, nb, na_slot, min_rows, msi):
+    return scan_feature(h[:nb, 0], h[:nb, 1], h[:nb, 2], h[na_slot, 0], h[na_slot, 1],
+                        h[na_slot, 2], min_rows, msi)
+
+
+@njit(nogil=True, cache=True)
+def _split_categorical(h, nb, na_slot, min_rows, msi, bits):
+    """Set split of a one-bin-per-level feature; the NA bin is one more level in the
+    mean order (H2O 3.46, observed: NAs go with the levels their mean falls between,
+    and a split may put the NAs alone on either side)."""
+    w = np.empty(nb + 1)
+    wy = np.empty(nb + 1)
+    wyy = np.empty(nb + 1)
+    w[:nb], wy[:nb], wyy[:nb] = h[:nb, 0], h[:nb, 1], h[:nb, 2]
+    w[nb], wy[nb], wyy[nb] = h[na_slot, 0], h[na_slot, 1], h[na_slot, 2]
+    order = _sorted_order(w, wy, True)
+    found, b, nas, st = scan_feature(w[order], wy[order], wyy[order], 0.0, 0.0, 0.0,
+                                     min_rows, msi)
+    if not found:
+        return False, 0, NA_NONE, False, st
+    ones = _level_bitset(w, order, b, nb, bits)
+    has_na = w[nb] > 0
+    na_right = False
+    for p in range(b, nb + 1):
+        if order[p] == nb:
+            na_right = True
+    if 0 < ones < nb:
+        nas = NA_NONE if not has_na else (NA_RIGHT if na_right else NA_LEFT)
+        return True, b, nas, True, st
+    # every level on one side: the NAs alone on the other
+    if has_na and ones == nb and not na_right:
+        return True, b, NA_ALONE_LEFT, False, st
+    if has_na and ones == 0 and na_right:
+        return True, b, NA_ALONE_RIGHT, False, st
+    return False, 0, NA_NONE, False, st
 
 
 @njit(nogil=True, cache=True)
@@ -167,23 +218,19 @@ def find_node_split(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi,
     for f in range(hist.shape[0]):
         if not feat_mask[f]:
             continue
-        nb = n_bins[f]
-        h = hist[f]
-        order = _sorted_order(h[:nb, 0], h[:nb, 1], cat_direct[f])
-        w = h[:nb, 0][order]
-        found, b, nas, st = scan_feature(w, h[:nb, 1][order], h[:nb, 2][order],
-                                         h[na_slot, 0], h[na_slot, 1], h[na_slot, 2],
-                                         min_rows, msi)
+        tmp[:] = 0
+        if cat_direct[f]:
+            found, b, nas, is_bits, st = _split_categorical(hist[f], n_bins[f], na_slot,
+                                                            min_rows, msi, tmp)
+        else:
+            found, b, nas, st = _split_numeric(hist[f], n_bins[f], na_slot, min_rows, msi)
+            is_bits = False
         if not found:
             continue
         se = st[ST_SE_LEFT] + st[ST_SE_RIGHT]
         if not se < best_se:
             continue
-        is_bits = cat_direct[f] and nas != NA_VS_REST
         if is_bits:
-            tmp[:] = 0
-            if not _bitset(h[:nb, 0], order, b, tmp):
-                continue
             bitset[:] = tmp
         best_se, best_f, best_b, best_na, best_bits, best_stats = se, f, b, nas, is_bits, st
     return best_f, best_b, best_na, best_bits, best_stats

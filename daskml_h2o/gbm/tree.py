@@ -7,9 +7,11 @@ one byte per categorical level for every bitset split (1 = the level goes right)
 
 Rows are routed by H2O's rules (§6.5, §9.2): NaN, a categorical code outside the
 training domain, or outside a bitset follows the NA direction; a range split sends
-x >= threshold right; a bitset split sends levels in the set right; an NA-vs-rest split
-sends every non-NA value left. Binned data use the same trees: code == na_bin is NA, a
-range split sends code >= bin right.
+x >= threshold right; a bitset split sends levels in the set right. An NA-vs-rest split
+sends NaN to its NA side (right on numeric columns; either side on categorical ones,
+where the NAs were sorted in with the levels) and every other value, unseen levels
+too, the other way. Binned data use the same trees: code == na_bin is NA, a range
+split sends code >= bin right.
 """
 from collections import namedtuple
 
@@ -57,7 +59,7 @@ def _binned_goes_right(code, k, nd, bin_, na_left, bs_start, bs_len, bitsets, na
     if code == na_bin:
         return na_left[nd] == 0
     if k == NA_VS_REST:
-        return False
+        return na_left[nd] != 0
     if k == RANGE:
         return code >= bin_[nd]
     if code >= bs_len[nd]:
@@ -69,10 +71,10 @@ def _binned_goes_right(code, k, nd, bin_, na_left, bs_start, bs_len, bitsets, na
 def _raw_goes_right(v, k, nd, threshold, na_left, n_levels, bs_start, bs_len, bitsets):
     if np.isnan(v):
         return na_left[nd] == 0
+    if k == NA_VS_REST:
+        return na_left[nd] != 0
     if n_levels[nd] > 0 and (v < 0 or v >= n_levels[nd]):
         return na_left[nd] == 0
-    if k == NA_VS_REST:
-        return False
     if k == RANGE:
         return v >= threshold[nd]
     code = np.int64(v)
