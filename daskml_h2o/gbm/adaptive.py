@@ -1,64 +1,39 @@
-"""H2O's per-node histogram types as strategies (spec gbm.md §6.7): ``UniformAdaptive``,
+"""H2O's per-node histogram types as GBM strategies (spec gbm.md §6.7): ``UniformAdaptive``,
 ``UniformRobust``, ``Random``, ``QuantilesGlobal`` and ``RoundRobin``.
 
 Every node re-bins every column on the range its parent observed, over raw float64 values
-(categoricals as level codes), so the prepared chunks keep X unbinned and trees split on
-float32 thresholds. ``UniformAdaptive`` is ``grower.AdaptiveTreeBuilder`` as it is; the
-other types differ only in where a node's bin boundaries lie, so they share
-``SplitPointsTreeBuilder``, which gives a histogram explicit split points:
+(categoricals as level codes), so prepared chunks keep X unbinned and trees split on float32
+thresholds. ``UniformAdaptive`` is ``grower.AdaptiveTreeBuilder`` as it is. The other types
+differ only in where a node's bin boundaries lie (``gbm/split_points.py``), so they share
+``SplitPointsTreeBuilder``: a histogram may get explicit split points, which a level's plan
+carries to the chunks flattened (``PointsPlan``); ``build_histograms_points`` bins with them.
 
-- ``Random``: 0 and nbins−1 uniform draws in bin units, seeded per histogram from its
-  range, bin count, integer flag and the node's seed;
-- ``QuantilesGlobal``: quantile points of the whole column (computed once from
-  the training sample) cut to the node's range and padded uniformly;
-- ``UniformRobust``: when a parent histogram was sparse (≤ 20 % non-empty bins), the child
-  keeps the parent's non-empty bins and spends the remaining bins on the ones with the
-  largest squared error;
-- ``RoundRobin``: each node takes one of {AUTO (= UniformAdaptive in H2O),
-  UniformAdaptive, Random, QuantilesGlobal} by |node seed| mod 4.
-
-Node seeds follow H2O: the root gets one seed per tree, a child ``seed·0xDECAF + way + 1``
-(way 0 left, 1 right). Split points live on the driver; a level's plan carries them to
-the chunks flattened (``PointsPlan``).
+Histogram seeds follow H2O: every tree of boosting iteration t starts from H2O's t-th tree
+seed of the model seed, a child gets ``seed·0xDECAF + way + 1`` (way 0 left, 1 right), and
+all columns of a node share its seed (so RoundRobin picks one type per node).
 """
 from __future__ import annotations
 
-import math
 from collections import namedtuple
 
 import numpy as np
 from numba import njit
 
 from daskml_h2o.data.binning import AdaptiveSpec
+from daskml_h2o.gbm import split_points as SP
 from daskml_h2o.gbm.grower import AdaptiveTreeBuilder, chunk_level_step
 from daskml_h2o.gbm.histogram import (_active_rows, accumulate_node_sums, combine_minmax, combine_node_sums,
                                       n_slots_of, sum_histograms)
-from daskml_h2o.gbm.tree import route_raw_step, predict_raw
+from daskml_h2o.gbm.tree import predict_raw, route_raw_step
 
 __all__ = ["UniformAdaptive", "UniformRobust", "Random", "QuantilesGlobal", "RoundRobin",
-           "SplitPointsTreeBuilder", "PointsPlan", "spec_from_stats", "pad_uniformly", "random_split_points",
-           "global_split_points", "node_quantile_points", "robust_split_points", "split_threshold",
-           "build_histograms_points", "points_level_step"]
+           "SplitPointsTreeBuilder", "PointsPlan", "spec_from_stats", "build_histograms_points",
+           "points_level_step"]
 
 # a level plan whose histograms may have explicit split points: ``base`` is grower.LevelPlan;
 # slot s, feature f uses points[pstart[s, f]: pstart[s, f] + plen[s, f]] (plen 0 = uniform),
 # in bin units (Random: compared with (x − lo)·step) when pos_units[s, f], else in values
 PointsPlan = namedtuple("PointsPlan", ["base", "pstart", "plen", "points", "pos_units"])
-
-# UniformRobust re-spreads a child's bins when its parent used at most this share of its bins
-ROBUST_SPARSE_SHARE = 0.2
-_DECAF = 0xDECAF
-_M64 = (1 << 64) - 1
-
-
-def _signed64(u: int) -> int:
-    u &= _M64
-    return u - (1 << 64) if u >= 1 << 63 else u
-
-
-def child_seed(seed: int, way: int) -> int:
-    """H2O's histogram seed of a node's child (way 0 = left, 1 = right), as a Java long."""
-    return _signed64(seed * _DECAF + way + 1)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -146,124 +121,19 @@ def points_level_step(tree_chunk, node_ids, plan):
     return ids, (hist, minmax), sums
 
 
-# ----------------------------------------------------------------------------- split points
-
-def pad_uniformly(points, n):
-    """``points`` with n − len(points) extra points spread evenly over the gaps between
-    consecutive points (the first gaps take the remainder); unchanged if already >= n."""
-    points = np.asarray(points, dtype=np.float64)
-    m = len(points)
-    if n <= m or m <= 1:
-        return points
-    extra = n - m
-    per, rem = divmod(extra, m - 1)
-    out = [points[:1]]
-    for i in range(m - 1):
-        k = per + (1 if i < rem else 0)
-        a, d = points[i], points[i + 1] - points[i]
-        out.append(a + d * np.arange(1, k + 1) / (k + 1))
-        out.append(points[i + 1:i + 2])
-    return np.concatenate(out)
-
-
-def random_split_points(lo, max_ex, step, nbins, is_int, seed):
-    """Random's split points of one histogram in bin units: 0 and nbins − 1 float32 draws
-    times nbins, sorted. The generator is seeded from the histogram's own range, bin count,
-    integer flag and the node seed, so equal histograms get equal points."""
-    mix = float((step + 0.324) * lo + 8.3425 + 89.342 * max_ex)
-    bits = int(np.float64(mix).view(np.int64))
-    h = (bits + _DECAF * int(nbins) + 0xC0FFEE * int(is_int) + int(seed)) & _M64
-    rng = np.random.default_rng(h)
-    pts = np.empty(nbins)
-    pts[0] = 0.0
-    pts[1:] = rng.random(nbins - 1, dtype=np.float32) * np.float32(nbins)
-    return np.sort(pts)
-
-
-def global_split_points(values, nbins, nbins_top_level):
-    """QuantilesGlobal's points of one numeric column, from a sample of it: (points, exact)
-    or None for a binary, constant or empty column. With <= nbins distinct values the
-    points are those values (exact); else quantiles at i/nbins, i = 0..nbins−1
-    (interpolated), de-duplicated and padded uniformly to nbins_top_level points."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    u = np.unique(values)
-    if len(u) <= 1 or np.all((u == 0) | (u == 1)):
-        return None
-    if len(u) <= nbins:
-        return u, True
-    q = np.unique(np.quantile(values, np.arange(nbins) / nbins))
-    q = q[(q >= u[0]) & (q <= u[-1])]
-    if len(q) <= 1:
-        return None
-    return pad_uniformly(q, nbins_top_level), False
-
-
-def node_quantile_points(points, exact, lo, max_ex, requested):
-    """A node's QuantilesGlobal points: the global points in [lo, max_ex), padded
-    uniformly to ``requested`` unless exact; None (uniform bins) when <= 1 point is left."""
-    pts = points[(points >= lo) & (points < max_ex)]
-    if len(pts) <= 1:
-        return None
-    if not exact and len(pts) < requested:
-        pts = pad_uniformly(pts, requested)
-    return pts
-
-
-def robust_split_points(lower_edges, upper_edge, hist_f, lo, max_in, max_ex, requested):
-    """UniformRobust's points of a child histogram from its parent's histogram of the column.
-
-    ``lower_edges``/``upper_edge`` are the parent's bin boundaries, ``hist_f`` its (w, wY, wYY)
-    per bin. When at most ROBUST_SPARSE_SHARE of the parent's bins hold rows, every
-    non-empty bin keeps its lower edge and bins get extra evenly spaced points in proportion
-    to their squared error (budget: requested − non-empty bins − 2), plus the child's min
-    and max. Returns None (uniform bins) otherwise.
-    """
-    nb = len(lower_edges)
-    w = hist_f[:nb, 0]
-    full = np.flatnonzero(w > 0)
-    if len(full) == 0 or len(full) > ROBUST_SPARSE_SHARE * nb:
-        return None
-    upper = np.append(lower_edges[1:], upper_edge)
-    se = np.maximum(hist_f[full, 2] - hist_f[full, 1] ** 2 / w[full], 0.0)
-    budget = max(0, int(requested) - len(full) - 2)
-    total = se.sum()
-    extra = np.floor(budget * se / total).astype(np.int64) if total > 0 else np.zeros(len(full), np.int64)
-    pts = [np.array([lo, max_in])]
-    for b, k in zip(full, extra):
-        a = max(lower_edges[b], lo)
-        z = min(upper[b], max_ex)
-        pts.append(np.array([a]))
-        if k > 0 and z > a:
-            pts.append(a + (z - a) * np.arange(1, k + 1) / (k + 1))
-    pts = np.unique(np.concatenate(pts))
-    pts = pts[(pts >= lo) & (pts < max_ex)]
-    return pts if len(pts) > 1 else None
-
-
-def split_threshold(lo_edge, hi_edge, integral, step):
-    """§6.5: threshold of a range split between the upper edge of the last non-empty left
-    bin (lo_edge) and the lower edge of the first right bin (hi_edge), as float32."""
-    if integral:
-        if step == 1.0:
-            lo_edge -= 1.0
-        else:
-            lo_edge, hi_edge = math.floor(lo_edge), math.ceil(hi_edge)
-    return float(np.float32((lo_edge + hi_edge) / 2.0))
-
-
 # ----------------------------------------------------------------------------- driver
 
+# H2O's RoundRobin candidates, AUTO meaning UniformAdaptive
 _ROUND_ROBIN = ("UniformAdaptive", "UniformAdaptive", "Random", "QuantilesGlobal")
 
 
 class SplitPointsTreeBuilder(AdaptiveTreeBuilder):
     """AdaptiveTreeBuilder whose node histograms may have explicit split points.
 
-    ``kind`` is the histogram type ("UniformRobust", "Random", "QuantilesGlobal" or
-    "RoundRobin"); ``global_points`` per feature (points, exact) or None (QuantilesGlobal);
-    ``hist_seed`` the root's histogram seed. Plans are PointsPlan; trees are the usual
-    Tree record arrays with raw-value thresholds.
+    ``kind``: "UniformRobust", "Random", "QuantilesGlobal" or "RoundRobin";
+    ``global_points``: per feature (points, refinable) or None (QuantilesGlobal, RoundRobin);
+    ``hist_seed``: the root's histogram seed. Plans are PointsPlan; trees are the usual Tree
+    record arrays with raw-value thresholds.
     """
 
     def __init__(self, spec, params, rng, tree_cols=None, kind="UniformAdaptive", global_points=None, hist_seed=0):
@@ -271,30 +141,33 @@ class SplitPointsTreeBuilder(AdaptiveTreeBuilder):
         self.kind = kind
         self.global_points = global_points or [None] * spec.n_features
         self.seeds = {0: int(hist_seed)}
-        self.custom = {}         # node -> {feature: UniformRobust points}
-        self.slot_points = None  # per open slot: {feature: (points, pos_units)}
+        self.custom = {}         # node -> {feature: UniformRobust points, before cutting to the range}
+        self.slot_points = None  # per open slot: {feature: (points, in bin units)}
+        # H2O bins small integer columns on an integer fast path that UniformRobust leaves alone
+        with np.errstate(invalid="ignore"):
+            self.int_opt = spec.is_int & (spec.col_max - spec.col_min < spec.nbins)
 
     def node_type(self, nd):
-        """The histogram type node ``nd`` uses."""
+        """The histogram type of node ``nd``."""
         if self.kind == "RoundRobin":
             return _ROUND_ROBIN[abs(self.seeds[nd]) % 4]
         return self.kind
 
     def _points_of(self, nd, f, lo, step, nbins):
+        """(points, in bin units) of node nd's histogram of feature f, or None (uniform)."""
         kind = self.node_type(nd)
-        spec = self.spec
+        max_ex = self.ranges[nd][1][f]
         if kind == "Random":
-            # one bin per level or per whole number is already the finest binning
-            if spec.is_cat[f] or (spec.integral()[f] and step == 1.0):
+            if self.spec.is_cat[f] or nbins <= 1:
                 return None
-            _, max_ex, _, _ = self.ranges[nd]
-            return random_split_points(lo, max_ex[f], step, nbins, spec.integral()[f], self.seeds[nd]), True
+            int_code = 1 if self.spec.is_int[f] else 0
+            return SP.random_split_points(lo, max_ex, step, nbins, int_code, self.seeds[nd]), True
         if kind == "QuantilesGlobal" and self.global_points[f] is not None:
-            _, max_ex, req, _ = self.ranges[nd]
-            pts = node_quantile_points(*self.global_points[f], lo, max_ex[f], req[f])
+            pts = SP.node_quantile_points(*self.global_points[f], lo, max_ex, nbins)
             return None if pts is None else (pts, False)
         if kind == "UniformRobust" and f in self.custom.get(nd, {}):
-            return self.custom[nd][f], False
+            pts = SP.limit_to_range(self.custom[nd][f], lo, max_ex)
+            return (pts, False) if len(pts) > 1 else None
         return None
 
     def plan(self, first=False):
@@ -304,7 +177,7 @@ class SplitPointsTreeBuilder(AdaptiveTreeBuilder):
         pstart = np.zeros((ns, nf), np.int64)
         plen = np.zeros((ns, nf), np.int64)
         pos_units = np.zeros((ns, nf), np.bool_)
-        chunks, at = [], 0
+        parts, at = [], 0
         self.slot_points = []
         for s, nd in enumerate(self.open):
             found = {}
@@ -314,64 +187,71 @@ class SplitPointsTreeBuilder(AdaptiveTreeBuilder):
                     continue
                 pts, in_bins = got
                 found[f] = got
-                nbins[s, f] = len(pts)
+                # custom (UniformRobust) points include the upper end: one bin fewer
+                nbins[s, f] = len(pts) - 1 if self.node_type(nd) == "UniformRobust" else len(pts)
                 pstart[s, f], plen[s, f], pos_units[s, f] = at, len(pts), in_bins
-                chunks.append(pts)
+                parts.append(pts)
                 at += len(pts)
             self.slot_points.append(found)
-        points = np.concatenate(chunks) if chunks else np.zeros(1)
+        points = np.concatenate(parts) if parts else np.zeros(1)
         total = int(nbins.max()) + 1 if nbins.size else 1
         return PointsPlan(base._replace(nbins=nbins, n_bins_total=total), pstart, plen, points, pos_units)
 
-    def bin_lower_edges(self, slot, f):
-        """Lower edge of every bin of the histogram of (open slot, feature)."""
+    def bin_edges(self, slot, f):
+        """The nbins + 1 bin boundaries of the histogram of (open slot, feature)."""
         lo, step, nbins = (a[slot, f] for a in self.slot_bins)
         got = self.slot_points[slot].get(f)
         if got is None:
-            return lo + np.arange(nbins) / step
+            return lo + np.arange(nbins + 1) / step
         pts, in_bins = got
-        return lo + pts / step if in_bins else pts
+        if in_bins:
+            return lo + np.append(pts, nbins) / step
+        if len(pts) == nbins + 1:
+            return pts
+        return np.append(pts, self.ranges[self.open[slot]][1][f])
 
     def _range_split(self, slot, f, b):
         if f not in self.slot_points[slot]:
             return super()._range_split(slot, f, b)
-        w = self._hist[slot, f, :, 0]
+        nb = self.slot_bins[2][slot, f]
+        w = self._hist[slot, f, :nb, 0]
         below = np.flatnonzero(w[:b] > 0)
-        above = np.flatnonzero(w[b:self.slot_bins[2][slot, f]] > 0)
+        above = np.flatnonzero(w[b:] > 0)
         x = below[-1] if len(below) else -1
         n = b + above[0] if len(above) else b
-        edges = self.bin_lower_edges(slot, f)
+        edges = self.bin_edges(slot, f)
         step = self.slot_bins[1][slot, f]
-        return -1, split_threshold(edges[x + 1], edges[n], bool(self.spec.integral()[f]), step)
+        return -1, SP.split_threshold(edges[x + 1], edges[n], bool(self.spec.integral()[f]), step)
 
     def _children_created(self, nd, slot, hist):
         super()._children_created(nd, slot, hist)
         node = self.nodes[nd]
         for way, side in enumerate(("left", "right")):
-            self.seeds[node[side]] = child_seed(self.seeds[nd], way)
+            self.seeds[node[side]] = SP.child_seed(self.seeds[nd], way)
         if self.kind == "UniformRobust":
-            self._robust_children(nd, slot, hist[1])
+            for side in ("left", "right"):
+                self._robust_child(nd, slot, node[side], hist[1])
 
-    def _robust_children(self, nd, slot, minmax):
+    def _robust_child(self, nd, slot, child, minmax):
+        """A child's UniformRobust points: inherited from the parent's histogram, or new
+        guided points for a column (not the split column) whose parent histogram was sparse."""
         node = self.nodes[nd]
         spec = self.spec
-        _, _, p_nbins = self.slot_bins
-        for side in ("left", "right"):
-            child = node[side]
-            lo, ex, req, has = self.ranges[child]
-            custom = {}
-            for f in np.flatnonzero(has & (p_nbins[slot] > 0)):
-                if f == node["feature"] or spec.is_cat[f]:
-                    continue
-                if spec.integral()[f] and ex[f] - lo[f] <= req[f]:
-                    continue  # one bin per whole number already
-                # the parent's bins end at its exclusive max
-                pts = robust_split_points(self.bin_lower_edges(slot, f), self.ranges[nd][1][f], self._hist[slot, f],
-                                          lo[f], minmax[slot, f, 1], ex[f], req[f])
-                if pts is not None:
-                    custom[f] = pts
-            if custom:
-                self.custom[child] = custom
+        lo, ex, req, has = self.ranges[child]
+        nbins = self.slot_bins[2][slot]
+        inherited = self.custom.get(nd, {})
+        custom = {}
+        for f in np.flatnonzero(has & (nbins > 0)):
+            pts = inherited.get(f)
+            split_col = f == node["feature"]
+            if not (split_col or spec.is_cat[f] or self.int_opt[f]):
+                full = np.count_nonzero(self._hist[slot, f, :nbins[f], 0] > 0)
+                if full / nbins[f] <= SP.SPARSE_DENSITY:
+                    pts = SP.guided_split_points(self.bin_edges(slot, f), self._hist[slot, f], bool(spec.is_int[f]),
+                                                 req[f], lo[f], ex[f], minmax[slot, f, 1])
+            if pts is not None:
+                custom[f] = pts
+        self.custom[child] = custom
 
 
 # ----------------------------------------------------------------------------- strategies
@@ -443,10 +323,28 @@ class UniformAdaptive:
         return predict_raw([tree], chunk["features"])
 
 
+class _SeededTypes(UniformAdaptive):
+    """Shared by the types whose histograms need H2O's per-tree seed. The driver draws its
+    own tree seeds, so the strategy follows H2O's model generator itself: a builder for a
+    new boosting iteration (a new per-tree generator) takes the generator's next seed."""
+
+    def __init__(self, params: dict):
+        super().__init__(params)
+        self._model_rng = SP._PCG(int(params["seed"]))
+        self._tree_key, self._tree_seed = None, 0
+
+    def _root_seed(self, rng) -> int:
+        # the K class trees of one iteration share the driver's generator, and its seed
+        key = rng.bit_generator.seed_seq.entropy
+        if key != self._tree_key:
+            self._tree_key, self._tree_seed = key, self._model_rng.next_long()
+        return self._tree_seed
+
+
 class UniformRobust(UniformAdaptive):
-    """``histogram_type="UniformRobust"``: UniformAdaptive, but a child whose parent
-    histogram of a column (not the split column) was sparse gets split points that keep the
-    parent's non-empty bins and subdivide them by squared error."""
+    """``histogram_type="UniformRobust"``: UniformAdaptive, but a column whose parent
+    histogram was sparse (≤ 20 % non-empty bins) gets guided split points in the children:
+    the parent's non-empty bins, refined by squared error; children inherit them."""
 
     name = "UniformRobust"
 
@@ -454,20 +352,21 @@ class UniformRobust(UniformAdaptive):
         return SplitPointsTreeBuilder(self.spec, grow_params, rng, tree_cols, kind=self.name)
 
 
-class Random(UniformAdaptive):
-    """``histogram_type="Random"``: every numeric histogram gets random split points, seeded
-    per histogram (the root seed is drawn from the tree's generator)."""
+class Random(_SeededTypes):
+    """``histogram_type="Random"``: every numeric histogram bins at random split points,
+    drawn per histogram from H2O's generator seeded by its range, bin count and node seed."""
 
     name = "Random"
 
     def new_builder(self, grow_params, rng, tree_cols):
-        seed = int(rng.integers(-2 ** 63, 2 ** 63 - 1))
-        return SplitPointsTreeBuilder(self.spec, grow_params, rng, tree_cols, kind=self.name, hist_seed=seed)
+        return SplitPointsTreeBuilder(self.spec, grow_params, rng, tree_cols, kind=self.name,
+                                      hist_seed=self._root_seed(rng))
 
 
 class QuantilesGlobal(UniformAdaptive):
-    """``histogram_type="QuantilesGlobal"``: numeric (non-binary) columns split at global
-    quantiles of the training sample, cut to each node's range; categoricals as usual."""
+    """``histogram_type="QuantilesGlobal"``: numeric (non-binary) columns bin at their exact
+    values (at most ``nbins`` distinct) or at global quantiles of the training sample, cut to
+    each node's range; categoricals bin as usual."""
 
     name = "QuantilesGlobal"
 
@@ -478,7 +377,7 @@ class QuantilesGlobal(UniformAdaptive):
     def fit(self, used, keep_idx, stats, sample_X) -> None:
         super().fit(used, keep_idx, stats, sample_X)
         nb, top = self.params["nbins"], self.params["nbins_top_level"]
-        self.global_points = [None if self.spec.is_cat[pos] else global_split_points(sample_X[:, j], nb, top)
+        self.global_points = [None if self.spec.is_cat[pos] else SP.global_split_points(sample_X[:, j], nb, top)
                               for pos, j in enumerate(keep_idx)]
 
     def new_builder(self, grow_params, rng, tree_cols):
@@ -486,13 +385,12 @@ class QuantilesGlobal(UniformAdaptive):
                                       global_points=self.global_points)
 
 
-class RoundRobin(QuantilesGlobal):
-    """``histogram_type="RoundRobin"``: each node picks UniformAdaptive (H2O's AUTO and
-    UniformAdaptive), Random or QuantilesGlobal by |node seed| mod 4."""
+class RoundRobin(_SeededTypes, QuantilesGlobal):
+    """``histogram_type="RoundRobin"``: each node bins as UniformAdaptive (H2O's AUTO and
+    UniformAdaptive), Random or QuantilesGlobal, chosen by |node seed| mod 4."""
 
     name = "RoundRobin"
 
     def new_builder(self, grow_params, rng, tree_cols):
-        seed = int(rng.integers(-2 ** 63, 2 ** 63 - 1))
         return SplitPointsTreeBuilder(self.spec, grow_params, rng, tree_cols, kind=self.name,
-                                      global_points=self.global_points, hist_seed=seed)
+                                      global_points=self.global_points, hist_seed=self._root_seed(rng))
