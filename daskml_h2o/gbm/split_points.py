@@ -21,6 +21,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
+
+from daskml_h2o._pcg import _INC, _MULT, _output, _seeded_state
 
 __all__ = ["pad_uniformly", "limit_to_range", "unique_in_range", "pcg_floats", "h2o_tree_seed", "child_seed",
            "random_split_points", "global_split_points", "node_quantile_points", "guided_split_points",
@@ -47,7 +50,7 @@ def _int32(v: int) -> int:
 # ----------------------------------------------------------------------------- H2O's generator
 
 class _PCG:
-    """H2O's ``PCGRNG(seed, 1)``: 32-bit outputs of a 64-bit LCG state (Java long arithmetic)."""
+    """H2O's ``PCGRNG(seed, 1)`` for a few ``nextLong()`` draws (Java long arithmetic)."""
 
     def __init__(self, seed: int):
         self.state = 0
@@ -66,15 +69,23 @@ class _PCG:
         hi = self.next_u32()
         return _signed64((hi << 32) | self.next_u32())
 
-    def next_float(self) -> float:
-        # java.util.Random.nextFloat: the low 24 bits of next(24) = of nextLong()
-        return (self.next_long() & 0xFFFFFF) / float(1 << 24)
+
+@njit(nogil=True, cache=True)
+def _pcg_floats(seed, out):
+    state = _seeded_state(seed)
+    for i in range(out.shape[0]):
+        # nextFloat() = low 24 bits of nextLong(), i.e. of its second 32-bit output
+        state = state * _MULT + _INC
+        low = _output(state)
+        state = state * _MULT + _INC
+        out[i] = np.float32(np.float64(np.int64(low & np.uint64(0xFFFFFF))) / 16777216.0)
 
 
 def pcg_floats(seed: int, n: int) -> np.ndarray:
     """The first n ``nextFloat()`` draws of H2O's generator seeded with ``seed``, as float32."""
-    rng = _PCG(seed)
-    return np.array([rng.next_float() for _ in range(n)], dtype=np.float32)
+    out = np.empty(n, dtype=np.float32)
+    _pcg_floats(np.uint64(int(seed) & _M64), out)
+    return out
 
 
 def h2o_tree_seed(seed: int, iteration: int) -> int:
@@ -102,14 +113,18 @@ def pad_uniformly(points, n):
     if n <= m or m <= 1:
         return points
     per, rem = divmod(n - m, m - 1)
-    out = []
-    for i in range(m - 1):
-        k = per + (1 if i < rem else 0)
-        out.append(points[i:i + 1])
-        if k:
-            out.append(points[i] + (np.arange(k) + 0.5) / k * (points[i + 1] - points[i]))
-    out.append(points[-1:])
-    return np.concatenate(out)
+    k = per + (np.arange(m - 1) < rem)
+    first = np.cumsum(k) - k                      # index of a gap's first extra point
+    gap = np.repeat(np.arange(m - 1), k)
+    j = np.arange(n - m) - first[gap]
+    extra = points[gap] + (j + 0.5) / k[gap] * (points[gap + 1] - points[gap])
+    out = np.empty(n)
+    at = np.arange(m) + np.concatenate([[0], np.cumsum(k)])
+    out[at] = points
+    keep = np.ones(n, bool)
+    keep[at] = False
+    out[keep] = extra
+    return out
 
 
 def limit_to_range(points, lo, max_ex):
