@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from daskml_h2o.data import binning
+from daskml_h2o.gbm import adaptive
 from daskml_h2o.gbm.grower import TreeBuilder, chunk_level_step
 from daskml_h2o.gbm.histogram import combine_node_sums, sum_histograms
 from daskml_h2o.gbm.tree import predict_binned
@@ -88,7 +89,9 @@ class GlobalBins:
         return predict_binned([tree], chunk["features"], self.bin_spec.na_bin)
 
 
-STRATEGIES = {"AUTO": GlobalBins}
+STRATEGIES = {"AUTO": GlobalBins, **{c.name: c for c in (adaptive.UniformAdaptive, adaptive.UniformRobust,
+                                                         adaptive.Random, adaptive.QuantilesGlobal,
+                                                         adaptive.RoundRobin)}}
 
 
 def make_strategy(histogram_type: str, params: dict):
