@@ -105,26 +105,28 @@ def ragged_offsets(n_bins):
 
 @njit(nogil=True, cache=True)
 def _fill_ragged(Xb, rows, slots, m, grad, w, n_slots, offsets):
-    # the first m entries of rows/slots list the rows to count, in row order; a flat array
-    # and precomputed strides keep the inner loop to loads and adds
+    # the first m entries of rows/slots list the rows to count, in row order. A flat array
+    # indexed by unsigned integers keeps the inner loop to loads and adds (a signed index
+    # costs a negative-index check per access)
     nf = Xb.shape[1]
     tot = offsets[nf]
     hist = np.zeros(n_slots * tot * 3)
-    last = offsets[1:] - offsets[:-1] - 1
-    start3 = 3 * offsets[:nf]
+    last = (offsets[1:] - offsets[:-1] - 1).astype(np.uint64)
+    start3 = (3 * offsets[:nf]).astype(np.uint64)
+    one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
     for r in range(m):
         i = rows[r]
         wi = w[i]
         g = np.float64(grad[i])
         wg = wi * g
         wgg = wg * g
-        base = 3 * tot * slots[r]
+        base = np.uint64(3 * tot * slots[r])
         for j in range(nf):
             # a code is < n_bins_j or the NA code (>= n_bins_j): min() lands NA on the last bin
-            k = base + start3[j] + 3 * min(np.int64(Xb[i, j]), last[j])
+            k = base + start3[j] + three * min(np.uint64(Xb[i, j]), last[j])
             hist[k] += wi
-            hist[k + 1] += wg
-            hist[k + 2] += wgg
+            hist[k + one] += wg
+            hist[k + two] += wgg
     return hist.reshape((n_slots, tot, 3))
 
 
