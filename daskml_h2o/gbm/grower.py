@@ -27,9 +27,10 @@ from .splitting import (NA_ALONE_LEFT, NA_ALONE_RIGHT, NA_LEFT, NA_NONE, NA_VS_R
                         round_histograms)
 from .tree import BITSET, LEAF, NA_VS_REST as K_NA_VS_REST, NODE_DTYPE, RANGE, Tree, tree_arrays
 
+# offsets: the ragged histogram layout of global bins (histogram.ragged_offsets), None = dense
 LevelPlan = namedtuple("LevelPlan", ["route", "slot_of_node", "n_slots", "n_nodes", "first",
-                                     "lo", "step", "nbins", "n_bins_total"],
-                       defaults=(None, None, None, 0))
+                                     "lo", "step", "nbins", "n_bins_total", "offsets"],
+                       defaults=(None, None, None, 0, None))
 TreeChunk = namedtuple("TreeChunk", ["Xb", "grad", "w", "num", "den", "f"])
 FitResult = namedtuple("FitResult", ["init_f", "trees", "scores"])
 
@@ -148,7 +149,8 @@ def chunk_update_scores(F, node_ids, node_values):
 # ----------------------------------------------------------------------------- driver
 
 class TreeBuilder:
-    """Driver-side state of one tree while it grows, on global bins (plain Python)."""
+    """Driver-side state of one tree while it grows (plain Python): one dense histogram
+    per open node. Global bins use its subclass global_grower.GlobalTreeBuilder."""
 
     def __init__(self, spec, params, rng, tree_cols=None):
         self.spec, self.params, self.rng = spec, params, rng
@@ -223,12 +225,17 @@ class TreeBuilder:
     # -- split search
 
     def _column_masks(self, hist, has, na_slot):
+        nonempty = (hist[:, :, :na_slot, 0] > 0).sum(axis=2)
+        return self._sample_columns(nonempty, hist[:, :, na_slot, 0], has)
+
+    def _sample_columns(self, nonempty, na_w, has):
+        """(slots, F) features each open node may split on, from its count of non-empty
+        non-NA bins and its NA weight per feature."""
         p, nf = self.params, self.spec.n_features
         mtry = max(1, math.floor(p.col_sample_rate * p.col_sample_rate_per_tree * nf))
         # splittable: >= 2 non-empty bins, or at the root one bin plus NAs (NA is a value)
-        nonempty = (hist[:, :, :na_slot, 0] > 0).sum(axis=2)
         root = np.array([self.nodes[nd]["depth"] == 0 for nd in self.open])[:, None]
-        ok = (nonempty >= 2) | (root & (nonempty == 1) & (hist[:, :, na_slot, 0] > 0))
+        ok = (nonempty >= 2) | (root & (nonempty == 1) & (na_w > 0))
         ok &= has & self.tree_cols[None, :]
         for s, nd in enumerate(self.open):
             depth = self.nodes[nd]["depth"]
@@ -426,9 +433,12 @@ def choose_tree_columns(n_features, col_sample_rate_per_tree, rng):
 
 
 def make_builder(spec, params, rng, tree_cols=None):
-    """TreeBuilder for global bins (BinSpec), AdaptiveTreeBuilder for an AdaptiveSpec."""
-    cls = AdaptiveTreeBuilder if isinstance(spec, AdaptiveSpec) else TreeBuilder
-    return cls(spec, params, rng, tree_cols)
+    """GlobalTreeBuilder for global bins (BinSpec), AdaptiveTreeBuilder for an AdaptiveSpec."""
+    if isinstance(spec, AdaptiveSpec):
+        return AdaptiveTreeBuilder(spec, params, rng, tree_cols)
+    # global_grower subclasses TreeBuilder, so it can only be imported once this module is
+    from .global_grower import GlobalTreeBuilder
+    return GlobalTreeBuilder(spec, params, rng, tree_cols)
 
 
 def grow_tree(chunks, spec, params, rng, tree_cols=None):

@@ -6,6 +6,12 @@ splits decided at the previous level and accumulates, in float64, for every open
 pass sums, for every node the rows just arrived at, what leaf values need:
 Σw, Σw·num, Σw·den, Σw·z and min/max of the score f (NODE_SUMS columns).
 
+The global-bins driver asks for the ragged layout (``ragged_offsets``): feature f owns the
+bins ``offsets[f] .. offsets[f+1]-1`` of one flat axis, its NA bin last, so a histogram is
+(n_slots, Σ_f (n_bins_f + 1), 3) instead of F × the widest feature. ``ragged_level_step``
+does the whole level in one pass over the rows (route, node sums, all features of the row);
+every histogram cell still adds its rows in row order, so the sums equal the dense kernel's.
+
 Histograms of chunks are added in a fixed chunk order (``sum_histograms``); node sums
 combine with ``combine_node_sums``. ``adaptive_level_step`` is H2O's UniformAdaptive
 variant on raw values: each slot's numeric histogram spans that node's own range.
@@ -14,7 +20,7 @@ Rows with weight 0 (out-of-bag, NA response) are routed but never counted.
 import numpy as np
 from numba import njit
 
-from .tree import route_binned_step, route_raw_step
+from .tree import LEAF, NA_VS_REST, RANGE, route_binned_step, route_raw_step
 
 HIST_W, HIST_WY, HIST_WYY = 0, 1, 2
 SUM_W, SUM_NUM, SUM_DEN, SUM_WZ, SUM_FMIN, SUM_FMAX = 0, 1, 2, 3, 4, 5
@@ -90,9 +96,149 @@ def _level_step(Xb, node_ids, grad, w, num, den, f, feature, kind, bin_, na_left
     return ids, hist, sums
 
 
+def ragged_offsets(n_bins):
+    """(F+1,) int64 start of every feature's bins on the flat axis (n_bins_f + 1 each, NA last)."""
+    offsets = np.zeros(len(n_bins) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(np.asarray(n_bins, dtype=np.int64) + 1)
+    return offsets
+
+
+@njit(nogil=True, cache=True)
+def _fill_ragged(Xb, rows, slots, m, grad, w, n_slots, offsets):
+    # the first m entries of rows/slots list the rows to count, in row order. A flat array
+    # indexed by unsigned integers keeps the inner loop to loads and adds (a signed index
+    # costs a negative-index check per access)
+    nf = Xb.shape[1]
+    tot = offsets[nf]
+    hist = np.zeros(n_slots * tot * 3)
+    last = (offsets[1:] - offsets[:-1] - 1).astype(np.uint64)
+    start3 = (3 * offsets[:nf]).astype(np.uint64)
+    one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
+    for r in range(m):
+        i = rows[r]
+        wi = w[i]
+        g = np.float64(grad[i])
+        wg = wi * g
+        wgg = wg * g
+        base = np.uint64(3 * tot * slots[r])
+        for j in range(nf):
+            # a code is < n_bins_j or the NA code (>= n_bins_j): min() lands NA on the last bin
+            k = base + start3[j] + three * min(np.uint64(Xb[i, j]), last[j])
+            hist[k] += wi
+            hist[k + one] += wg
+            hist[k + two] += wgg
+    return hist.reshape((n_slots, tot, 3))
+
+
+@njit(nogil=True, cache=True)
+def build_histograms_ragged(Xb, node_ids, slot_of_node, grad, w, n_slots, offsets):
+    """(n_slots, offsets[-1], 3) float64 sums of (w, w·z, w·z²), ragged layout, row-major."""
+    n = Xb.shape[0]
+    rows = np.empty(n, dtype=np.int64)
+    slots = np.empty(n, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        nd = node_ids[i]
+        if nd >= 0 and w[i] != 0.0 and slot_of_node[nd] >= 0:
+            rows[m] = i
+            slots[m] = slot_of_node[nd]
+            m += 1
+    return _fill_ragged(Xb, rows, slots, m, grad, w, n_slots, offsets)
+
+
+@njit(nogil=True, cache=True)
+def route_table(kind, left, right, bin_, na_left, bs_start, bs_len, bitsets, na_bin):
+    """tree._binned_goes_right as lookups, so routing a row takes no branches.
+
+    Returns (row, child, table): a row at node nd moves to
+    ``child[nd, table[row[nd], code]]`` (code = the row's code of nd's feature); leaves
+    use table row 0 and have themselves as both children.
+    """
+    n_nodes = kind.shape[0]
+    row = np.zeros(n_nodes, dtype=np.int64)
+    child = np.empty((n_nodes, 2), dtype=np.int32)
+    m = 0
+    for nd in range(n_nodes):
+        child[nd, 0] = nd
+        child[nd, 1] = nd
+        if kind[nd] != LEAF:
+            m += 1
+            row[nd] = m
+            child[nd, 0] = left[nd]
+            child[nd, 1] = right[nd]
+    table = np.zeros((m + 1, na_bin + 1), dtype=np.uint8)
+    for nd in range(n_nodes):
+        r = row[nd]
+        if r == 0:
+            continue
+        na_right = na_left[nd] == 0
+        for code in range(na_bin):
+            if kind[nd] == NA_VS_REST:
+                table[r, code] = not na_right
+            elif kind[nd] == RANGE:
+                table[r, code] = code >= bin_[nd]
+            elif code >= bs_len[nd]:
+                table[r, code] = na_right
+            else:
+                table[r, code] = bitsets[bs_start[nd] + code] != 0
+        table[r, na_bin] = na_right
+    return row, child, table
+
+
+@njit(nogil=True, cache=True)
+def _ragged_level_step(Xb, node_ids, grad, w, num, den, f, feature, kind, bin_, na_left, left,
+                       right, bs_start, bs_len, bitsets, na_bin, slot_of_node, n_slots, n_nodes,
+                       first, offsets):
+    n = Xb.shape[0]
+    ids = np.empty(n, dtype=np.int32)
+    rows = np.empty(n, dtype=np.int64)
+    slots = np.empty(n, dtype=np.int64)
+    m = 0
+    sums = np.zeros((n_nodes, N_NODE_SUMS))
+    sums[:, SUM_FMIN] = np.inf
+    sums[:, SUM_FMAX] = -np.inf
+    table_row, child, table = route_table(kind, left, right, bin_, na_left, bs_start, bs_len,
+                                          bitsets, na_bin)
+    # leaves read column 0 and stay where they are
+    col = np.maximum(feature, 0)
+    for i in range(n):
+        nd = node_ids[i]
+        r = table_row[nd]
+        nd = child[nd, table[r, Xb[i, col[nd]]]]
+        ids[i] = nd
+        wi = w[i]
+        counted = wi != 0.0
+        if counted and (first or r > 0):
+            g = np.float64(grad[i])
+            sums[nd, SUM_W] += wi
+            sums[nd, SUM_NUM] += wi * num[i]
+            sums[nd, SUM_DEN] += wi * den[i]
+            sums[nd, SUM_WZ] += wi * g
+            sums[nd, SUM_FMIN] = min(sums[nd, SUM_FMIN], f[i])
+            sums[nd, SUM_FMAX] = max(sums[nd, SUM_FMAX], f[i])
+        # always written, kept only when counted: a data-dependent branch here mispredicts
+        s = slot_of_node[nd]
+        rows[m] = i
+        slots[m] = s
+        m += counted and s >= 0
+    return ids, _fill_ragged(Xb, rows, slots, m, grad, w, n_slots, offsets), sums
+
+
+def ragged_level_step(Xb, node_ids, grad, w, num, den, f, plan, na_bin, offsets):
+    """level_step on the ragged layout, route + node sums + histograms in one row pass.
+    Returns (node_ids, hist, node_sums); hist is (plan.n_slots, offsets[-1], 3)."""
+    fe, k, b, t, nl, le, ri, bs, bl, lv, bits = plan.route
+    return _ragged_level_step(Xb, node_ids, grad, w, num, den, f, fe, k, b, nl, le, ri, bs, bl,
+                              bits, na_bin, plan.slot_of_node, plan.n_slots, plan.n_nodes,
+                              plan.first, offsets)
+
+
 def level_step(Xb, node_ids, grad, w, num, den, f, plan, na_bin):
     """Fused per-chunk pass: route rows by the previous level, then histogram the open
-    nodes. ``plan`` is a grower.LevelPlan. Returns (node_ids, hist, node_sums)."""
+    nodes. ``plan`` is a grower.LevelPlan; with ``plan.offsets`` set the histograms are
+    ragged (see ragged_level_step). Returns (node_ids, hist, node_sums)."""
+    if plan.offsets is not None:
+        return ragged_level_step(Xb, node_ids, grad, w, num, den, f, plan, na_bin, plan.offsets)
     fe, k, b, t, nl, le, ri, bs, bl, lv, bits = plan.route
     return _level_step(Xb, node_ids, grad, w, num, den, f, fe, k, b, nl, le, ri, bs, bl, bits,
                        na_bin, plan.slot_of_node, plan.n_slots, plan.n_nodes, plan.first)

@@ -18,7 +18,8 @@ import numpy as np
 
 from daskml_h2o.data import binning
 from daskml_h2o.gbm import adaptive
-from daskml_h2o.gbm.grower import TreeBuilder, chunk_level_step
+from daskml_h2o.gbm.global_grower import GlobalTreeBuilder
+from daskml_h2o.gbm.grower import chunk_level_step
 from daskml_h2o.gbm.histogram import combine_node_sums, sum_histograms
 from daskml_h2o.gbm.tree import predict_binned
 
@@ -63,11 +64,12 @@ class GlobalBins:
         return self.bin_spec.n_features
 
     def prepare_chunk(self, chunk, keep_idx) -> dict:
-        features = binning.bin_matrix(chunk["X"][:, keep_idx], self.bin_spec)
+        # row-major codes: the level pass reads every feature of a row at once
+        features = np.ascontiguousarray(binning.bin_matrix(chunk["X"][:, keep_idx], self.bin_spec))
         return {"features": features, "y": chunk["y"], "w": chunk["w"], "offset": chunk["offset"], "n": chunk["n"]}
 
     def new_builder(self, grow_params, rng, tree_cols):
-        return TreeBuilder(self.bin_spec, grow_params, rng, tree_cols)
+        return GlobalTreeBuilder(self.bin_spec, grow_params, rng, tree_cols)
 
     def level_step(self, tree_chunk, node_ids, plan):
         return chunk_level_step(tree_chunk, node_ids, plan, self.bin_spec.na_bin)

@@ -259,6 +259,67 @@ def find_splits(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi):
     return feature, bins, nasplit, is_bits, stats, bitsets
 
 
+@njit(nogil=True, cache=True)
+def find_splits_ragged(hist, offsets, cat_direct, feat_mask, min_rows, msi):
+    """find_splits on the ragged layout (S, offsets[-1], 3) of global bins: feature f's
+    bins are hist[s, offsets[f]:offsets[f+1]], its NA bin last. cat_direct is (F,),
+    feat_mask (S, F). Same results and bitsets (S, widest + 1) as find_splits on the
+    dense layout of the same sums."""
+    ns = hist.shape[0]
+    nf = offsets.shape[0] - 1
+    widest = 0
+    for j in range(nf):
+        widest = max(widest, offsets[j + 1] - offsets[j])
+    feature = np.full(ns, -1, dtype=np.int32)
+    bins = np.zeros(ns, dtype=np.int32)
+    nasplit = np.zeros(ns, dtype=np.int8)
+    is_bits = np.zeros(ns, dtype=np.bool_)
+    stats = np.zeros((ns, N_STATS))
+    bitsets = np.zeros((ns, widest), dtype=np.uint8)
+    tmp = np.zeros(widest, dtype=np.uint8)
+    for s in range(ns):
+        best_se = np.inf
+        for j in range(nf):
+            if not feat_mask[s, j]:
+                continue
+            h = hist[s, offsets[j]:offsets[j + 1]]
+            nb = h.shape[0] - 1
+            tmp[:] = 0
+            if cat_direct[j]:
+                found, b, nas, bits, st = _split_categorical(h, nb, nb, min_rows, msi, tmp)
+            else:
+                found, b, nas, st = _split_numeric(h, nb, nb, min_rows, msi)
+                bits = False
+            if not found:
+                continue
+            se = st[ST_SE_LEFT] + st[ST_SE_RIGHT]
+            if not se < best_se:
+                continue
+            if bits:
+                bitsets[s, :] = tmp
+            best_se = se
+            feature[s], bins[s], nasplit[s], is_bits[s] = j, b, nas, bits
+            stats[s] = st
+    return feature, bins, nasplit, is_bits, stats, bitsets
+
+
+@njit(nogil=True, cache=True)
+def nonempty_bins_ragged(hist, offsets):
+    """(S, F) count of non-NA bins with weight > 0, and (S, F) weight of the NA bin."""
+    ns = hist.shape[0]
+    nf = offsets.shape[0] - 1
+    count = np.zeros((ns, nf), dtype=np.int64)
+    na_w = np.zeros((ns, nf))
+    for s in range(ns):
+        for j in range(nf):
+            na = offsets[j + 1] - 1
+            for k in range(offsets[j], na):
+                if hist[s, k, 0] > 0:
+                    count[s, j] += 1
+            na_w[s, j] = hist[s, na, 0]
+    return count, na_w
+
+
 def round_histograms(hist):
     """H2O's 'reduce precision' after the reduction: Σw·z and Σw·z² to float32."""
     out = hist.copy()

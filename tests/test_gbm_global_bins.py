@@ -1,0 +1,180 @@
+"""The fast global-bins path: ragged histograms, table routing, sibling subtraction.
+
+Everything here is checked against the plain dense kernels and the dense TreeBuilder,
+which stay the reference.
+"""
+import numpy as np
+import pytest
+
+from daskml_h2o.data import binning as B
+from daskml_h2o.gbm import grower as G
+from daskml_h2o.gbm import histogram as H
+from daskml_h2o.gbm import splitting as S
+from daskml_h2o.gbm import tree as T
+from daskml_h2o.gbm.global_grower import GlobalTreeBuilder, subtract_histograms
+
+
+def _codes(rng, n, n_bins, na_frac=0.1):
+    """Binned codes with the NA code = widest feature, C-ordered."""
+    na = int(max(n_bins))
+    Xb = np.column_stack([rng.integers(0, nb, n) for nb in n_bins])
+    Xb[rng.random(Xb.shape) < na_frac] = na
+    return np.ascontiguousarray(Xb.astype(np.uint16 if na > 255 else np.uint8)), na
+
+
+def _dense_view(ragged, n_bins, na):
+    """The dense (S, F, na + 1, 3) histogram holding the same sums as a ragged one."""
+    off = H.ragged_offsets(n_bins)
+    dense = np.zeros((ragged.shape[0], len(n_bins), na + 1, 3))
+    for f, nb in enumerate(n_bins):
+        dense[:, f, :nb] = ragged[:, off[f]:off[f] + nb]
+        dense[:, f, na] = ragged[:, off[f] + nb]
+    return dense
+
+
+def test_ragged_histograms_hold_the_dense_sums_exactly():
+    rng = np.random.default_rng(0)
+    n_bins = np.array([3, 300, 1, 17])
+    Xb, na = _codes(rng, 2000, n_bins)
+    node_ids = rng.integers(0, 5, len(Xb)).astype(np.int32)
+    slot_of_node = np.array([2, -1, 0, 1, -1], np.int32)
+    grad = rng.normal(size=len(Xb)).astype(np.float32)
+    w = rng.uniform(0, 3, len(Xb))
+    w[rng.random(len(w)) < 0.2] = 0
+    off = H.ragged_offsets(n_bins)
+    assert list(off) == [0, 4, 305, 307, 325]
+    ragged = H.build_histograms_ragged(Xb, node_ids, slot_of_node, grad, w, 3, off)
+    dense = H.build_histograms(np.asfortranarray(Xb), node_ids, slot_of_node, grad, w, 3, na + 1)
+    np.testing.assert_array_equal(_dense_view(ragged, n_bins, na), dense)
+
+
+def _trained_builder(builder_cls, levels, seed=1, **kw):
+    """A builder and chunk after growing `levels` levels on data with every split kind."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    X = np.column_stack([rng.normal(size=n), rng.integers(0, 7, n).astype(float),
+                         rng.uniform(size=n), rng.integers(0, 4, n).astype(float)])
+    X[rng.random(n) < 0.15, 0] = np.nan
+    X[rng.random(n) < 0.3, 3] = np.nan
+    spec = B.spec_from_data(X, max_bins=40, is_cat=[0, 1, 0, 1])
+    Xb = np.ascontiguousarray(B.bin_matrix(X, spec))
+    z = (np.nan_to_num(X[:, 0], nan=3.0) + (X[:, 1] == 2) * 2 + np.isnan(X[:, 3]) * 4
+         + rng.normal(size=n)).astype(np.float32)
+    w = rng.uniform(0.5, 1.5, n) * (rng.random(n) < 0.8)
+    chunk = G.TreeChunk(Xb, z, w, z.astype(float) * w, w, np.zeros(n))
+    builder = builder_cls(spec, G.GrowParams(max_depth=6, min_rows=5), np.random.default_rng(3), **kw)
+    ids = np.zeros(n, np.int32)
+    plan = builder.plan(first=True)
+    for _ in range(levels):
+        ids, hist, sums = G.chunk_level_step(chunk, ids, plan, spec.na_bin)
+        plan = builder.decide(hist, sums)
+    return builder, chunk, ids, plan, spec
+
+
+def test_route_table_is_binned_goes_right():
+    builder, chunk, ids, plan, spec = _trained_builder(G.TreeBuilder, 4)
+    fe, k, b, t, nl, le, ri, bs, bl, lv, bits = plan.route
+    assert {T.RANGE, T.BITSET, T.NA_VS_REST} <= set(k.tolist())
+    row, child, table = H.route_table(k, le, ri, b, nl, bs, bl, bits, spec.na_bin)
+    for nd in range(len(k)):
+        if k[nd] == T.LEAF:
+            assert row[nd] == 0 and list(child[nd]) == [nd, nd]
+            continue
+        for code in range(spec.na_bin + 1):
+            right = T._binned_goes_right(code, k[nd], nd, b, nl, bs, bl, bits, spec.na_bin)
+            assert child[nd, table[row[nd], code]] == (ri[nd] if right else le[nd])
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3, 5])
+def test_ragged_level_step_equals_the_dense_one(levels):
+    builder, chunk, ids, plan, spec = _trained_builder(G.TreeBuilder, levels)
+    dense = H.level_step(chunk.Xb, ids, chunk.grad, chunk.w, chunk.num, chunk.den, chunk.f, plan,
+                         spec.na_bin)
+    off = H.ragged_offsets(spec.n_bins)
+    ragged = H.level_step(chunk.Xb, ids, chunk.grad, chunk.w, chunk.num, chunk.den, chunk.f,
+                          plan._replace(offsets=off), spec.na_bin)
+    np.testing.assert_array_equal(ragged[0], dense[0])
+    np.testing.assert_array_equal(_dense_view(ragged[1], spec.n_bins, spec.na_bin), dense[1])
+    np.testing.assert_array_equal(ragged[2], dense[2])
+
+
+def test_find_splits_ragged_equals_dense():
+    builder, chunk, ids, plan, spec = _trained_builder(G.TreeBuilder, 3)
+    dense = S.round_histograms(G.chunk_level_step(chunk, ids, plan, spec.na_bin)[1])
+    off = H.ragged_offsets(spec.n_bins)
+    ragged = S.round_histograms(H.level_step(chunk.Xb, ids, chunk.grad, chunk.w, chunk.num,
+                                             chunk.den, chunk.f, plan._replace(offsets=off),
+                                             spec.na_bin)[1])
+    ns, nf = dense.shape[:2]
+    masks = np.ones((ns, nf), bool)
+    masks[0, 1] = False
+    want = S.find_splits(dense, np.tile(spec.n_bins, (ns, 1)), np.tile(spec.cat_direct, (ns, 1)),
+                         masks, spec.na_bin, 5.0, 1e-5)
+    got = S.find_splits_ragged(ragged, off, spec.cat_direct, masks, 5.0, 1e-5)
+    assert (want[0] >= 0).sum() >= 2 and want[3].any()  # splits found, a set split among them
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    count, na_w = S.nonempty_bins_ragged(ragged, off)
+    np.testing.assert_array_equal(count, (dense[:, :, :spec.na_bin, 0] > 0).sum(axis=2))
+    np.testing.assert_array_equal(na_w, dense[:, :, spec.na_bin, 0])
+
+
+def test_subtraction_gives_the_sibling_histogram():
+    builder, chunk, ids, plan, spec = _trained_builder(GlobalTreeBuilder, 1, subtract=False)
+    assert plan.n_slots == 2  # both children of the root are built
+    ids, both, _ = G.chunk_level_step(chunk, ids, plan, spec.na_bin)
+    root = H.build_histograms_ragged(chunk.Xb, np.zeros(len(ids), np.int32), np.zeros(1, np.int32),
+                                     chunk.grad, chunk.w, 1, plan.offsets)[0]
+    for built, other in ((0, 1), (1, 0)):
+        derived = subtract_histograms(root, both[built])
+        np.testing.assert_allclose(derived, both[other], rtol=1e-9, atol=1e-9)
+        # the weights are not whole numbers: empty bins must still come out exactly empty
+        empty = both[other][:, 0] == 0
+        assert empty.any() and (derived[empty] == 0).all() and (derived[~empty, 0] > 0).all()
+
+
+def test_only_the_smaller_child_is_built():
+    builder, chunk, ids, plan, spec = _trained_builder(GlobalTreeBuilder, 1)
+    root = builder.nodes[0]
+    assert plan.n_slots == 1
+    built = int(np.flatnonzero(plan.slot_of_node == 0)[0])
+    ids, _, sums = G.chunk_level_step(chunk, ids, plan, spec.na_bin)
+    child_w = [sums[c, H.SUM_W] for c in (root["left"], root["right"])]
+    assert built in (root["left"], root["right"]) and sums[built, H.SUM_W] == min(child_w)
+
+
+def _tree_fields(a, b):
+    for ra, rb in zip(a.trees, b.trees):
+        for ta, tb in zip(ra, rb):
+            for field in ("feature", "kind", "bin", "threshold", "na_left", "left", "right",
+                          "node_id", "depth"):
+                np.testing.assert_array_equal(ta.nodes[field], tb.nodes[field], err_msg=field)
+            np.testing.assert_array_equal(ta.bitsets, tb.bitsets)
+            np.testing.assert_allclose(ta.nodes["value"], tb.nodes["value"], rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(ta.nodes["gain"], tb.nodes["gain"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dist,weighted", [("gaussian", True), ("bernoulli", False)])
+def test_subtraction_grows_the_trees_of_the_dense_builder(monkeypatch, dist, weighted):
+    rng = np.random.default_rng(4)
+    n = 1500
+    X = np.column_stack([rng.normal(size=n), rng.uniform(0, 10, n),
+                         rng.integers(0, 6, n).astype(float), rng.normal(size=n)])
+    X[rng.random(n) < 0.1, 0] = np.nan
+    X[rng.random(n) < 0.05, 2] = np.nan
+    signal = np.nan_to_num(X[:, 0], nan=1.5) + 0.3 * X[:, 1] + np.isin(X[:, 2], [1, 4]) * 2.0
+    y = signal + rng.normal(size=n)
+    if dist == "bernoulli":
+        y = (y > 2.5).astype(float)
+    w = rng.uniform(0.5, 2.0, n) if weighted else None
+    spec = B.spec_from_data(X, max_bins=64, is_cat=[0, 0, 1, 0])
+    Xb = B.bin_matrix(X, spec)
+    chunks = [np.ascontiguousarray(Xb[:700]), np.ascontiguousarray(Xb[700:])]
+    ys, ws = [y[:700], y[700:]], [None, None] if w is None else [w[:700], w[700:]]
+    params = dict(distribution=dist, ntrees=6, max_depth=5, min_rows=5, sample_rate=0.8,
+                  col_sample_rate=0.8, seed=9)
+    fast = G.fit_reference(chunks, ys, ws, params, spec)
+    monkeypatch.setattr(G, "make_builder", lambda s, p, r, c=None: G.TreeBuilder(s, p, r, c))
+    dense = G.fit_reference([np.asfortranarray(c) for c in chunks], ys, ws, params, spec)
+    assert sum(len(row[0].nodes) for row in dense.trees) > 6 * 15
+    _tree_fields(fast, dense)
