@@ -346,7 +346,7 @@ class _CsvBlocks:
                     break
                 out[plan.name] = s
             else:
-                return pd.DataFrame(out)
+                return pd.DataFrame(out, copy=False)  # no consolidation copy
 
 
 def _block_facts(df, plans):
