@@ -19,7 +19,6 @@ tokens there as NA) or takes for NaN/Inf is re-read with that column as text and
 converted by H2O's token rules.
 """
 import io as _io
-import math
 import posixpath
 import re
 import uuid
@@ -47,8 +46,6 @@ _MAGIC = [(b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"PK\x03\x04", "zip"),
           (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd")]
 _PARQUET_EXT = (".parquet", ".parq", ".pq")
 _PREVIEW_BYTES = 1 << 20
-# A compressed CSV expands about this much; used to choose partitions after reading.
-_COMPRESSION_RATIO = 4
 
 
 # ---------------------------------------------------------------- filesystems and paths
@@ -250,7 +247,7 @@ class _TypedColumnFailed(Exception):
 _NOT_BLANK = re.compile(rb"\S")
 _SPACE_RUN = re.compile(rb" +")
 _EDGE_SPACES = re.compile(rb"(?m)^ +| +$")
-_CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error")
+_CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error")
 
 
 def _line_of(data, text):
@@ -281,31 +278,53 @@ def _preview(fs, path, comp):
 class _CsvBlocks:
     """Reads one block (path, offset, length, compression) of a CSV and parses it.
     Picklable: the filesystem (with its storage options) travels inside the graph.
-    ``floats[j]``: kept column j may be parsed by the reader as float64."""
+    ``floats[j]``: kept column j may be parsed by the reader as float64. A compressed
+    file is one block, streamed and parsed in pieces of about ``blocksize`` bytes of
+    text, each its own partition."""
 
-    def __init__(self, fs, fmt, keep, plans, floats):
+    def __init__(self, fs, fmt, keep, plans, floats, blocksize):
         self.fs, self.fmt, self.keep, self.plans, self.floats = fs, fmt, keep, plans, floats
+        self.blocksize = blocksize
 
-    def _bytes(self, block):
+    def _pieces(self, block):
+        """-> iterator of (bytes of whole lines, lines of the file before them or a
+        callable counting them)."""
         path, offset, length, comp = block
-        if comp is not None or length is None:
-            with self.fs.open(path, "rb", compression=comp) as f:
-                return f.read()
-        with self.fs.open(path, "rb") as f:
-            return read_block(f, offset, length, b"\n")
+        if comp is None and length is not None:
+            with self.fs.open(path, "rb") as f:
+                data = read_block(f, offset, length, b"\n")
+            yield data, (lambda: self._lines_before(block)) if offset else 0
+            return
+        with self.fs.open(path, "rb", compression=comp) as f:
+            if self.blocksize is None:
+                yield f.read(), 0
+                return
+            lines, rest = 0, b""
+            while True:
+                buf = f.read(self.blocksize)
+                data = rest + buf
+                if not buf:
+                    if data or not lines:
+                        yield data, lines
+                    return
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    data, rest = data[:cut], data[cut:]
+                    yield data, lines
+                    lines += data.count(b"\n")
+                else:
+                    rest = data
 
     def _lines_before(self, block):
-        path, offset, _, comp = block
-        if offset == 0 or comp is not None:
-            return 0
+        path, offset, _, _ = block
         with self.fs.open(path, "rb") as f:
             return read_block(f, 0, offset, b"\n").count(b"\n")
 
-    def _without_header(self, data, block, where):
-        """A file's first block loses its first line when that line is the header
-        (every file of a multi-file import may repeat it). -> (data, lines dropped)."""
+    def _without_header(self, data, where):
+        """A file's first line is dropped when it is the header (every file of a
+        multi-file import may repeat it). -> (data, lines dropped)."""
         header = self.fmt.header_tokens
-        if header is None or block[1] != 0:
+        if header is None:
             return data, 0
         end = data.find(b"\n") + 1 or len(data)
         try:
@@ -325,16 +344,27 @@ class _CsvBlocks:
         return pa.string()
 
     def load(self, block):
-        """One block -> pandas DataFrame of contract dtypes, enum columns categorical
-        over the block's own levels (recoded onto the frame domain by _finish)."""
+        """One block -> list of pandas DataFrames of contract dtypes, enum columns
+        categorical over the piece's own levels (recoded onto the frame domain by
+        _finish)."""
         where = f"file {block[0]!r}" + (f" (block at byte {block[1]})" if block[1] else "")
-        data, dropped = self._without_header(self._bytes(block), block, where)
+        frames = []
+        for data, before in self._pieces(block):
+            dropped = 0
+            if block[1] == 0 and not frames:
+                data, dropped = self._without_header(data, where)
+            frames.append(self._parse(data, where, before, dropped))
+        return frames
+
+    def _parse(self, data, where, before, dropped):
+        def lines_before():
+            return (before() if callable(before) else before) + dropped
+
         as_text = set()
         while True:
             types = [self._arrow_type(j, as_text) for j in range(len(self.plans))]
             try:
-                cols = self.fmt.read(data, where, lambda: self._lines_before(block) + dropped,
-                                     types=types, include=self.keep)
+                cols = self.fmt.read(data, where, lines_before, types=types, include=self.keep)
             except _TypedColumnFailed as e:
                 as_text.add(e.position)
                 continue
@@ -349,13 +379,14 @@ class _CsvBlocks:
                 return pd.DataFrame(out, copy=False)  # no consolidation copy
 
 
-def _block_facts(df, plans):
-    return [parse.column_facts(df[p.name], p.kind) for p in plans]
+def _block_facts(frames, plans):
+    facts = [[parse.column_facts(df[p.name], p.kind) for p in plans] for df in frames]
+    return _combine_all(facts, parse.merge_facts)
 
 
-def _finish(df, plans):
-    """A loaded block with its enum columns recoded onto the frame's sorted domains."""
-    df = df.copy(deep=False)
+def _finish(frames, k, plans):
+    """Piece k of a loaded block, its enum columns recoded onto the sorted domains."""
+    df = frames[k].copy(deep=False)
     for p in plans:
         if p.kind == "enum":
             df[p.name] = parse.with_categories(df[p.name], p.categories)
@@ -385,19 +416,19 @@ def _ensure_scheduler():
 
 
 def _load(load, items, plans, label):
-    """Parse every item once, keep the parsed blocks on the cluster, collect the enum
-    domains and int-ness from them -> (dask DataFrame of the recoded blocks, types).
-    The frame still has to be persisted by the caller (after any repartition)."""
+    """Parse every item once (``load(item)`` -> list of frames), keep the parsed pieces
+    on the cluster, collect the enum domains and int-ness from them -> (dask DataFrame
+    of the recoded pieces, types); the caller persists it (_loaded)."""
     _ensure_scheduler()
     token = uuid.uuid4().hex[:12]
     parts = dask.persist(*[dask.delayed(load, pure=False)(it, dask_key_name=f"{label}-load-{i}-{token}")
                            for i, it in enumerate(items)])
-    facts = dask.compute(_tree_reduce([dask.delayed(_block_facts)(p, plans) for p in parts],
-                                      parse.merge_facts))[0]
+    facts, sizes = dask.compute(_tree_reduce([dask.delayed(_block_facts)(p, plans) for p in parts],
+                                             parse.merge_facts), [dask.delayed(len)(p) for p in parts])
     types = parse.finalize(None, plans, facts)
     with dask.config.set(_NO_STRING_CONVERSION):
-        ddf = dd.from_delayed([dask.delayed(_finish)(p, plans) for p in parts], meta=_meta(plans),
-                              verify_meta=False, prefix=label)
+        ddf = dd.from_delayed([dask.delayed(_finish)(p, k, plans) for p, n in zip(parts, sizes) for k in range(n)],
+                              meta=_meta(plans), verify_meta=False, prefix=label)
     return ddf, types
 
 
@@ -495,10 +526,9 @@ def read_csv_to_dask(path, header=0, sep=None, col_names=None, col_types=None, n
     comps = [None if k == "csv" else k for k in kinds]
     fmt, keep, plans, floats = _csv_setup(fs, files[0], comps[0], header, sep, quotechar or '"', escapechar,
                                           col_names, col_types, na_strings, skipped_columns)
-    blocks = _csv_blocks(fs, files, comps, _parse_blocksize(blocksize))
-    ddf, types = _load(_CsvBlocks(fs, fmt, keep, plans, floats).load, blocks, plans, "h2o-read-csv")
-    with dask.config.set(_NO_STRING_CONVERSION):
-        ddf = _spread(ddf, fs, files, comps, _parse_blocksize(blocksize))
+    blocksize = _parse_blocksize(blocksize)
+    blocks = _csv_blocks(fs, files, comps, blocksize)
+    ddf, types = _load(_CsvBlocks(fs, fmt, keep, plans, floats, blocksize).load, blocks, plans, "h2o-read-csv")
     return _loaded(ddf), types
 
 
@@ -541,15 +571,6 @@ def _kept(skipped_columns, ncols):
     return keep
 
 
-def _spread(ddf, fs, files, comps, blocksize):
-    """Compressed files are one partition each; split them so later work is parallel."""
-    if blocksize is None or all(c is None for c in comps):
-        return ddf
-    est = sum(fs.size(f) * (_COMPRESSION_RATIO if c else 1) for f, c in zip(files, comps))
-    target = max(ddf.npartitions, math.ceil(est / blocksize))
-    return ddf.repartition(npartitions=target) if target > ddf.npartitions else ddf
-
-
 # ---------------------------------------------------------------- Parquet import
 
 class _ParquetPieces:
@@ -566,10 +587,10 @@ class _ParquetPieces:
             return pf.read_row_groups(groups, columns=self.columns) if groups else \
                 pf.schema_arrow.empty_table().select(self.columns)
 
-    def frame(self, piece):
+    def load(self, piece):
         t = self.table(piece)
-        return pd.DataFrame({p.name: _convert_arrow(t.column(c), p, nat)
-                             for c, p, nat in zip(self.columns, self.plans, self.native)})
+        return [pd.DataFrame({p.name: _convert_arrow(t.column(c), p, nat)
+                              for c, p, nat in zip(self.columns, self.plans, self.native)})]
 
 
 
@@ -648,7 +669,7 @@ def _read_parquet(fs, files, col_names, col_types, na_strings, skipped_columns, 
             native.append(False)
     columns = [schema.names[i] for i in keep]
     pieces = _parquet_pieces(fs, files, blocksize)
-    ddf, types = _load(_ParquetPieces(fs, columns, plans, native).frame, pieces, plans, "h2o-read-parquet")
+    ddf, types = _load(_ParquetPieces(fs, columns, plans, native).load, pieces, plans, "h2o-read-parquet")
     return _loaded(ddf), types
 
 
