@@ -108,23 +108,48 @@ def _numeric_matrix(pdf, cols, types):
 
 # --------------------------------------------------------------------------- moments
 
+@njit(nogil=True, cache=True)
+def _column_moments(x, out):
+    """Two passes over one column (NaN skipped): out = count, mean, M2, M3, M4, min,
+    max, zeros, +inf, -inf."""
+    n, total, lo, hi, zeros, pinf, ninf = 0, 0.0, np.inf, -np.inf, 0, 0, 0
+    for v in x:
+        if np.isnan(v):
+            continue
+        n += 1
+        total += v
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+        zeros += v == 0.0
+        pinf += v == np.inf
+        ninf += v == -np.inf
+    mean = total / n if n > 0 else 0.0
+    m2 = m3 = m4 = 0.0
+    for v in x:
+        if np.isnan(v):
+            continue
+        d = v - mean
+        d2 = d * d
+        m2 += d2
+        m3 += d2 * d
+        m4 += d2 * d2
+    out[0], out[1], out[2], out[3], out[4] = n, mean, m2, m3, m4
+    out[5], out[6], out[7], out[8], out[9] = lo, hi, zeros, pinf, ninf
+
+
+def _moments_columns(columns, nrow):
+    """Per-column count, extrema, zeros, infinities and central moments 2-4 of a list
+    of float64 columns (one compiled pass pair per column, no temporaries)."""
+    R = np.zeros((10, len(columns)))
+    for j, x in enumerate(columns):
+        _column_moments(np.ascontiguousarray(x, dtype=np.float64), R[:, j])
+    return {"nrow": float(nrow), "n": R[0], "mean": R[1], "M2": R[2], "M3": R[3], "M4": R[4],
+            "min": R[5], "max": R[6], "zeros": R[7], "pinf": R[8], "ninf": R[9]}
+
+
 def _moments_chunk(X):
-    """Per-column count, extrema, zeros, infinities and central moments 2-4."""
-    ok = ~np.isnan(X)
-    n = ok.sum(axis=0).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n > 0, np.where(ok, X, 0.0).sum(axis=0) / np.maximum(n, 1), 0.0)
-        d = np.where(ok, X - mean, 0.0)
-    d2 = d * d
-    return {
-        "nrow": float(X.shape[0]), "n": n, "mean": mean,
-        "M2": d2.sum(axis=0), "M3": (d2 * d).sum(axis=0), "M4": (d2 * d2).sum(axis=0),
-        "min": np.fmin.reduce(X, axis=0, initial=np.inf),
-        "max": np.fmax.reduce(X, axis=0, initial=-np.inf),
-        "zeros": (X == 0).sum(axis=0).astype(np.float64),
-        "pinf": (X == np.inf).sum(axis=0).astype(np.float64),
-        "ninf": (X == -np.inf).sum(axis=0).astype(np.float64),
-    }
+    """_moments_columns of the columns of a 2-d array."""
+    return _moments_columns([X[:, j] for j in range(X.shape[1])], X.shape[0])
 
 
 def _moments_combine(a, b):
@@ -150,7 +175,7 @@ def _moments_combine(a, b):
 
 
 def _moments_part(pdf, cols, types):
-    return _moments_chunk(_numeric_matrix(pdf, cols, types))
+    return _moments_columns([_as_float(pdf, c, types[c]) for c in cols], len(pdf))
 
 
 def _moments_delayed(ddf, types, cols):

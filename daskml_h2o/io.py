@@ -2,18 +2,30 @@
 hdfs, http), CSV (plain or compressed) and Parquet reading into a dask DataFrame with
 H2O's type rules (parse.py), and atomic single-file CSV / Parquet export.
 
-Import is two passes: a preview of the first file guesses separator, header and
-types; one dask pass over all blocks then collects enum domains and int-ness, so the
-frame's categories are known and sorted before anything else runs.
+Import loads the data, as H2O's import_file does: a preview of the first file
+guesses separator, header and types; then every block is parsed exactly once, on the
+cluster, and the parsed blocks stay there (persisted; dask spills them to disk when
+memory is short). While parsing, each block reports its enum levels and whether its
+numbers are whole; once all blocks are in, the sorted enum domains are known and each
+block is recoded onto them in memory. The returned frame's graph starts from those
+persisted partitions, so describe, training and every later step never re-read or
+re-parse the files. Without a running cluster, import starts the embedded one (as
+``h2o.init()`` would); a local dask scheduler set in ``dask.config`` is used instead.
+
+Parsing is typed: numeric columns whose preview holds only numbers are parsed by the
+CSV reader straight to float64 and enum columns to dictionary-encoded strings. A
+block whose float column meets a token the reader rejects (H2O reads non-numeric
+tokens there as NA) or takes for NaN/Inf is re-read with that column as text and
+converted by H2O's token rules.
 """
 import io as _io
-import math
 import posixpath
 import re
 import uuid
 
 import dask
 import dask.dataframe as dd
+import distributed
 import fsspec
 import numpy as np
 import pandas as pd
@@ -34,8 +46,6 @@ _MAGIC = [(b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"PK\x03\x04", "zip"),
           (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd")]
 _PARQUET_EXT = (".parquet", ".parq", ".pq")
 _PREVIEW_BYTES = 1 << 20
-# A compressed CSV expands about this much; used to choose partitions after reading.
-_COMPRESSION_RATIO = 4
 
 
 # ---------------------------------------------------------------- filesystems and paths
@@ -175,12 +185,16 @@ class _CsvFormat:
         self.sep, self.quotechar, self.escapechar = sep, quotechar, escapechar
         self.ncols, self.header_tokens = ncols, header_tokens
 
-    def read(self, data, where, lines_before=None):
-        """Bytes of whole lines -> list of pyarrow string arrays (one per column)."""
-        if not data.strip():
-            return [pa.array([], pa.string()) for _ in range(self.ncols)]
+    def read(self, data, where, lines_before=None, types=None, include=None):
+        """Bytes of whole lines -> one pyarrow (chunked) array per column of ``include``
+        (default all), typed as ``types`` says (default all strings, "" kept as a token).
+        A typed column whose token the reader cannot convert raises _TypedColumnFailed."""
+        include = list(range(self.ncols)) if include is None else list(include)
+        if not _NOT_BLANK.search(data):
+            return [pa.chunked_array([], pa.string()) for _ in include]
         if self.sep == " ":
-            data = b"\n".join(re.sub(rb" +", b" ", ln.strip(b" ")) for ln in data.split(b"\n"))
+            # runs of spaces are one separator; leading/trailing spaces are no field
+            data = _SPACE_RUN.sub(b" ", _EDGE_SPACES.sub(b"", data))
         bad = []
 
         def on_bad(row):
@@ -188,6 +202,16 @@ class _CsvFormat:
             return "skip"
 
         names = [f"f{i}" for i in range(self.ncols)]
+        if types is None:
+            convert = pacsv.ConvertOptions(
+                column_types={names[i]: pa.string() for i in include}, null_values=[],
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+                include_columns=[names[i] for i in include])
+        else:
+            convert = pacsv.ConvertOptions(
+                column_types={names[i]: t for i, t in zip(include, types)}, null_values=[""],
+                strings_can_be_null=True, quoted_strings_can_be_null=True,
+                include_columns=[names[i] for i in include])
         try:
             table = pacsv.read_csv(
                 _io.BytesIO(data),
@@ -196,10 +220,11 @@ class _CsvFormat:
                     delimiter=self.sep,
                     quote_char=self.quotechar or False, escape_char=self.escapechar or False,
                     invalid_row_handler=on_bad),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.string() for n in names}, null_values=[],
-                    strings_can_be_null=False, quoted_strings_can_be_null=False))
+                convert_options=convert)
         except pa.ArrowInvalid as e:
+            failed = _CONVERSION_ERROR.match(str(e))
+            if failed and types is not None:
+                raise _TypedColumnFailed(include.index(int(failed.group(1)))) from None
             raise ValueError(f"cannot parse {where}: {e}") from None
         if bad:
             row = bad[0]
@@ -208,7 +233,21 @@ class _CsvFormat:
             raise ValueError(
                 f"malformed CSV line in {where}: line {line} has {row.actual_columns} fields, expected "
                 f"{row.expected_columns} (text: {row.text[:200]!r}); fix the line or check sep/quotechar")
-        return [table.column(i).combine_chunks() for i in range(self.ncols)]
+        return [table.column(i) for i in range(len(include))]
+
+
+class _TypedColumnFailed(Exception):
+    """A typed column of a block held a token the CSV reader could not convert."""
+
+    def __init__(self, position):
+        super().__init__(position)
+        self.position = position
+
+
+_NOT_BLANK = re.compile(rb"\S")
+_SPACE_RUN = re.compile(rb" +")
+_EDGE_SPACES = re.compile(rb"(?m)^ +| +$")
+_CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error")
 
 
 def _line_of(data, text):
@@ -237,47 +276,121 @@ def _preview(fs, path, comp):
 # ---------------------------------------------------------------- per-block work
 
 class _CsvBlocks:
-    """Reads one block (path, offset, length, compression) of a CSV and converts it.
-    Picklable: the filesystem (with its storage options) travels inside the graph."""
+    """Reads one block (path, offset, length, compression) of a CSV and parses it.
+    Picklable: the filesystem (with its storage options) travels inside the graph.
+    ``floats[j]``: kept column j may be parsed by the reader as float64. A compressed
+    file is one block, streamed and parsed in pieces of about ``blocksize`` bytes of
+    text, each its own partition."""
 
-    def __init__(self, fs, fmt, keep, plans):
-        self.fs, self.fmt, self.keep, self.plans = fs, fmt, keep, plans
+    def __init__(self, fs, fmt, keep, plans, floats, blocksize):
+        self.fs, self.fmt, self.keep, self.plans, self.floats = fs, fmt, keep, plans, floats
+        self.blocksize = blocksize
 
-    def _bytes(self, block):
+    def _pieces(self, block):
+        """-> iterator of (bytes of whole lines, lines of the file before them or a
+        callable counting them)."""
         path, offset, length, comp = block
-        if comp is not None or length is None:
-            with self.fs.open(path, "rb", compression=comp) as f:
-                return f.read()
-        with self.fs.open(path, "rb") as f:
-            return read_block(f, offset, length, b"\n")
+        if comp is None and length is not None:
+            with self.fs.open(path, "rb") as f:
+                data = read_block(f, offset, length, b"\n")
+            yield data, (lambda: self._lines_before(block)) if offset else 0
+            return
+        with self.fs.open(path, "rb", compression=comp) as f:
+            if self.blocksize is None:
+                yield f.read(), 0
+                return
+            lines, rest = 0, b""
+            while True:
+                buf = f.read(self.blocksize)
+                data = rest + buf
+                if not buf:
+                    if data or not lines:
+                        yield data, lines
+                    return
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    data, rest = data[:cut], data[cut:]
+                    yield data, lines
+                    lines += data.count(b"\n")
+                else:
+                    rest = data
 
     def _lines_before(self, block):
-        path, offset, _, comp = block
-        if offset == 0 or comp is not None:
-            return 0
+        path, offset, _, _ = block
         with self.fs.open(path, "rb") as f:
             return read_block(f, 0, offset, b"\n").count(b"\n")
 
-    def tokens(self, block):
-        data = self._bytes(block)
-        where = f"file {block[0]!r}" + (f" (block at byte {block[1]})" if block[1] else "")
-        cols = self.fmt.read(data, where, lines_before=lambda: self._lines_before(block))
+    def _without_header(self, data, where):
+        """A file's first line is dropped when it is the header (every file of a
+        multi-file import may repeat it). -> (data, lines dropped)."""
         header = self.fmt.header_tokens
-        if header is not None and block[1] == 0 and len(cols[0]) > 0 and \
-                [c[0].as_py() for c in cols] == header:
-            cols = [c[1:] for c in cols]
-        return [cols[i] for i in self.keep]
+        if header is None:
+            return data, 0
+        end = data.find(b"\n") + 1 or len(data)
+        try:
+            first = self.fmt.read(data[:end], where)
+        except ValueError:
+            return data, 0
+        if first and len(first[0]) > 0 and [c[0].as_py() for c in first] == header:
+            return data[end:], 1
+        return data, 0
 
-    def frame(self, block):
-        cols = self.tokens(block)
-        return pd.DataFrame({p.name: parse.convert_tokens(c, p) for c, p in zip(cols, self.plans)})
+    def _arrow_type(self, j, as_text):
+        plan = self.plans[j]
+        if plan.kind == "enum":
+            return pa.dictionary(pa.int32(), pa.string())
+        if plan.kind == "numeric" and self.floats[j] and j not in as_text:
+            return pa.float64()
+        return pa.string()
 
-    def facts(self, block):
-        df = self.frame(block)
-        return [parse.column_facts(df[p.name], p.kind) for p in self.plans]
+    def load(self, block):
+        """One block -> list of pandas DataFrames of contract dtypes, enum columns
+        categorical over the piece's own levels (recoded onto the frame domain by
+        _finish)."""
+        where = f"file {block[0]!r}" + (f" (block at byte {block[1]})" if block[1] else "")
+        frames = []
+        for data, before in self._pieces(block):
+            dropped = 0
+            if block[1] == 0 and not frames:
+                data, dropped = self._without_header(data, where)
+            frames.append(self._parse(data, where, before, dropped))
+        return frames
 
-    def __call__(self, block):
-        return self.frame(block)
+    def _parse(self, data, where, before, dropped):
+        def lines_before():
+            return (before() if callable(before) else before) + dropped
+
+        as_text = set()
+        while True:
+            types = [self._arrow_type(j, as_text) for j in range(len(self.plans))]
+            try:
+                cols = self.fmt.read(data, where, lines_before, types=types, include=self.keep)
+            except _TypedColumnFailed as e:
+                as_text.add(e.position)
+                continue
+            out = {}
+            for j, (col, plan) in enumerate(zip(cols, self.plans)):
+                s = parse.typed_column(col, plan)
+                if s is None:
+                    as_text.add(j)
+                    break
+                out[plan.name] = s
+            else:
+                return pd.DataFrame(out, copy=False)  # no consolidation copy
+
+
+def _block_facts(frames, plans):
+    facts = [[parse.column_facts(df[p.name], p.kind) for p in plans] for df in frames]
+    return _combine_all(facts, parse.merge_facts)
+
+
+def _finish(frames, k, plans):
+    """Piece k of a loaded block, its enum columns recoded onto the sorted domains."""
+    df = frames[k].copy(deep=False)
+    for p in plans:
+        if p.kind == "enum":
+            df[p.name] = parse.with_categories(df[p.name], p.categories)
+    return df
 
 
 def _tree_reduce(items, combine, split_every=8):
@@ -294,11 +407,41 @@ def _combine_all(parts, combine):
     return out
 
 
-def _collect_facts(fn, blocks):
-    """One pass over all blocks: enum levels and int-ness per column."""
-    parts = [dask.delayed(fn)(b, dask_key_name=f"h2o-import-facts-{i}-{uuid.uuid4().hex[:8]}")
-             for i, b in enumerate(blocks)]
-    return dask.compute(_tree_reduce(parts, parse.merge_facts))[0]
+def _ensure_scheduler():
+    """import_file loads onto the cluster: start the embedded one unless a scheduler
+    (a client, or a local scheduler set in dask.config) is already chosen."""
+    if dask.config.get("scheduler", None) is None:
+        from .cluster import get_client
+        get_client()
+
+
+def _load(load, items, plans, label):
+    """Parse every item once (``load(item)`` -> list of frames), keep the parsed pieces
+    on the cluster, collect the enum domains and int-ness from them -> (dask DataFrame
+    of the recoded pieces, types); the caller persists it (_loaded)."""
+    _ensure_scheduler()
+    token = uuid.uuid4().hex[:12]
+    parts = dask.persist(*[dask.delayed(load, pure=False)(it, dask_key_name=f"{label}-load-{i}-{token}")
+                           for i, it in enumerate(items)])
+    facts, sizes = dask.compute(_tree_reduce([dask.delayed(_block_facts)(p, plans) for p in parts],
+                                             parse.merge_facts), [dask.delayed(len)(p) for p in parts])
+    types = parse.finalize(None, plans, facts)
+    with dask.config.set(_NO_STRING_CONVERSION):
+        ddf = dd.from_delayed([dask.delayed(_finish)(p, k, plans) for p, n in zip(parts, sizes) for k in range(n)],
+                              meta=_meta(plans), verify_meta=False, prefix=label)
+    return ddf, types
+
+
+def _loaded(ddf):
+    """Persist the frame and wait until every partition is in cluster memory."""
+    ddf = dask.persist(ddf)[0]
+    futures = distributed.futures_of(ddf)
+    if futures:
+        distributed.wait(futures)
+        for f in futures:
+            if f.status == "error":
+                f.result()
+    return ddf
 
 
 def _meta(plans):
@@ -381,22 +524,19 @@ def read_csv_to_dask(path, header=0, sep=None, col_names=None, col_types=None, n
         return _read_parquet(fs, files, col_names, col_types, na_strings, skipped_columns,
                              _parse_blocksize(blocksize))
     comps = [None if k == "csv" else k for k in kinds]
-    fmt, keep, plans = _csv_setup(fs, files[0], comps[0], header, sep, quotechar or '"', escapechar,
-                                  col_names, col_types, na_strings, skipped_columns)
-    blocks = _csv_blocks(fs, files, comps, _parse_blocksize(blocksize))
-    facts = _collect_facts(_CsvBlocks(fs, fmt, keep, plans).facts, blocks)
-    types = parse.finalize(None, plans, facts)
-    with dask.config.set(_NO_STRING_CONVERSION):
-        ddf = dd.from_map(_CsvBlocks(fs, fmt, keep, plans), blocks, meta=_meta(plans),
-                          enforce_metadata=False, label="h2o-read-csv")
-        ddf = _spread(ddf, fs, files, comps, _parse_blocksize(blocksize))
-    return ddf, types
+    fmt, keep, plans, floats = _csv_setup(fs, files[0], comps[0], header, sep, quotechar or '"', escapechar,
+                                          col_names, col_types, na_strings, skipped_columns)
+    blocksize = _parse_blocksize(blocksize)
+    blocks = _csv_blocks(fs, files, comps, blocksize)
+    ddf, types = _load(_CsvBlocks(fs, fmt, keep, plans, floats, blocksize).load, blocks, plans, "h2o-read-csv")
+    return _loaded(ddf), types
 
 
 def _csv_setup(fs, first_file, comp, header, sep, quote, escapechar, col_names, col_types,
                na_strings, skipped_columns):
-    """From a preview of the first file: the format, kept column indices and the
-    per-column plans (guessed types, NA strings)."""
+    """From a preview of the first file: the format, kept column indices, the
+    per-column plans (guessed types, NA strings) and which numeric columns the reader
+    may parse as float64 (their preview holds numbers only)."""
     lines, raw = _preview(fs, first_file, comp)
     if not lines:
         raise ValueError(f"{first_file!r} is empty; nothing to import")
@@ -406,7 +546,7 @@ def _csv_setup(fs, first_file, comp, header, sep, quote, escapechar, col_names, 
     if escapechar is not None and len(escapechar) != 1:
         raise ValueError(f"escapechar={escapechar!r}: give one character")
     fmt = _CsvFormat(sep, quote, escapechar, len(parse.split_line(lines[0], sep, quote)), None)
-    preview = [c[: parse.PREVIEW_ROWS + 1] for c in fmt.read(raw, f"file {first_file!r}")]
+    preview = [c.combine_chunks()[: parse.PREVIEW_ROWS + 1] for c in fmt.read(raw, f"file {first_file!r}")]
     first = [c[0].as_py() for c in preview]
     second = [c[1].as_py() for c in preview] if len(preview[0]) > 1 else None
     has_header = header == 1 or (header == 0 and parse.guess_header(first, second))
@@ -416,7 +556,8 @@ def _csv_setup(fs, first_file, comp, header, sep, quote, escapechar, col_names, 
     data = [preview[i][1:] if has_header else preview[i] for i in keep]
     plans = parse.guess_plans(data, [names[i] for i in keep], _aligned(col_types, names, keep, "col_types"),
                               _aligned(na_strings, names, keep, "na_strings"))
-    return fmt, keep, plans
+    floats = [p.kind == "numeric" and parse.numbers_only(col, p.na) for col, p in zip(data, plans)]
+    return fmt, keep, plans, floats
 
 
 def _kept(skipped_columns, ncols):
@@ -430,19 +571,11 @@ def _kept(skipped_columns, ncols):
     return keep
 
 
-def _spread(ddf, fs, files, comps, blocksize):
-    """Compressed files are one partition each; split them so later work is parallel."""
-    if blocksize is None or all(c is None for c in comps):
-        return ddf
-    est = sum(fs.size(f) * (_COMPRESSION_RATIO if c else 1) for f, c in zip(files, comps))
-    target = max(ddf.npartitions, math.ceil(est / blocksize))
-    return ddf.repartition(npartitions=target) if target > ddf.npartitions else ddf
-
-
 # ---------------------------------------------------------------- Parquet import
 
 class _ParquetPieces:
-    """Reads one piece (path, row groups) of a Parquet file and converts it."""
+    """Reads one piece (path, row groups) of a Parquet file and converts it (enum
+    columns over the piece's own levels, as _CsvBlocks.load)."""
 
     def __init__(self, fs, columns, plans, native):
         self.fs, self.columns, self.plans, self.native = fs, columns, plans, native
@@ -454,17 +587,11 @@ class _ParquetPieces:
             return pf.read_row_groups(groups, columns=self.columns) if groups else \
                 pf.schema_arrow.empty_table().select(self.columns)
 
-    def frame(self, piece):
+    def load(self, piece):
         t = self.table(piece)
-        return pd.DataFrame({p.name: _convert_arrow(t.column(c), p, nat)
-                             for c, p, nat in zip(self.columns, self.plans, self.native)})
+        return [pd.DataFrame({p.name: _convert_arrow(t.column(c), p, nat)
+                              for c, p, nat in zip(self.columns, self.plans, self.native)})]
 
-    def facts(self, piece):
-        df = self.frame(piece)
-        return [parse.column_facts(df[p.name], p.kind) for p in self.plans]
-
-    def __call__(self, piece):
-        return self.frame(piece)
 
 
 def _native_kind(t):
@@ -542,13 +669,8 @@ def _read_parquet(fs, files, col_names, col_types, na_strings, skipped_columns, 
             native.append(False)
     columns = [schema.names[i] for i in keep]
     pieces = _parquet_pieces(fs, files, blocksize)
-    reader = _ParquetPieces(fs, columns, plans, native)
-    facts = _collect_facts(reader.facts, pieces)
-    types = parse.finalize(None, plans, facts)
-    with dask.config.set(_NO_STRING_CONVERSION):
-        ddf = dd.from_map(_ParquetPieces(fs, columns, plans, native), pieces, meta=_meta(plans),
-                          enforce_metadata=False, label="h2o-read-parquet")
-    return ddf, types
+    ddf, types = _load(_ParquetPieces(fs, columns, plans, native).load, pieces, plans, "h2o-read-parquet")
+    return _loaded(ddf), types
 
 
 # ---------------------------------------------------------------- export

@@ -240,30 +240,83 @@ def _epoch_ms(trimmed, usable):
     return out
 
 
-def convert_tokens(values, plan):
-    """One column of tokens -> pandas Series of the contract dtype. Enum columns
-    without categories yet give an object Series (used to collect domains)."""
-    arr = as_string_array(values)
+def _usable(arr, plan):
+    """True where a token is a value of this column (not NA by H2O's rules)."""
     usable = pc.invert(empty_mask(arr, plan.na))
-    kind = plan.kind
-    if kind == "unknown":
-        return pd.Series(np.full(len(arr), np.nan), name=plan.name)
-    if kind in ("numeric", "time") or plan.zeros_na:
-        trimmed = pc.utf8_trim_whitespace(arr)
-    if kind == "numeric":
-        return pd.Series(_numbers(trimmed, usable)[0], name=plan.name)
-    if kind == "time":
-        return pd.Series(_epoch_ms(trimmed, usable), name=plan.name)
-    if kind == "uuid":
+    if plan.kind == "uuid":
         usable = pc.and_(usable, _match(pc.utf8_trim_whitespace(arr), UUID_RE))
     if plan.zeros_na:
-        nums, isnum = _numbers(trimmed, usable)
+        nums, isnum = _numbers(pc.utf8_trim_whitespace(arr), usable)
         usable = pc.and_(usable, pa.array(~(np.asarray(isnum) & (nums == 0))))
+    return usable
+
+
+def local_enum(values, plan):
+    """Enum tokens (strings, or dictionary-encoded as the CSV reader gives them) ->
+    categorical Series over this block's own levels, NA tokens dropped. The rules run
+    on the distinct tokens only; io maps block levels onto the sorted frame domain."""
+    if isinstance(values, pa.ChunkedArray):
+        values = (values.unify_dictionaries() if pa.types.is_dictionary(values.type) else values).combine_chunks()
+    if not pa.types.is_dictionary(values.type):
+        values = pc.dictionary_encode(as_string_array(values))
+    levels = as_string_array(values.dictionary)
+    keep = np.asarray(_usable(levels, plan), dtype=bool)
+    # level index -> kept level code; the extra last slot is where null tokens (-1) land
+    remap = np.append(np.where(keep, np.cumsum(keep) - 1, -1), -1).astype(np.int32)
+    codes = remap[pc.fill_null(values.indices, -1).to_numpy(zero_copy_only=False)]
+    categories = levels.filter(pa.array(keep)).to_pylist()
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories), validate=False),
+                     name=plan.name)
+
+
+def with_categories(series, categories):
+    """A block-level categorical recoded onto the frame's domain (a superset)."""
+    return series.cat.set_categories(categories)
+
+
+def convert_tokens(values, plan):
+    """One column of tokens -> pandas Series of the contract dtype. Enum columns
+    without categories yet give a categorical over the block's own levels."""
+    kind = plan.kind
+    if kind == "enum":
+        s = local_enum(values, plan)
+        return s if plan.categories is None else with_categories(s, plan.categories)
+    arr = as_string_array(values)
+    if kind == "unknown":
+        return pd.Series(np.full(len(arr), np.nan), name=plan.name)
+    if kind in ("numeric", "time"):
+        trimmed = pc.utf8_trim_whitespace(arr)
+        usable = pc.invert(empty_mask(arr, plan.na))
+        if kind == "numeric":
+            return pd.Series(_numbers(trimmed, usable)[0], name=plan.name)
+        return pd.Series(_epoch_ms(trimmed, usable), name=plan.name)
+    usable = _usable(arr, plan)
     obj = np.asarray(pc.if_else(usable, arr, pa.scalar(None, pa.string())).to_numpy(zero_copy_only=False),
                      dtype=object)
-    if kind == "enum" and plan.categories is not None:
-        return pd.Series(pd.Categorical(obj, categories=plan.categories), name=plan.name)
     return pd.Series(obj, dtype=object, name=plan.name)
+
+
+def numbers_only(values, na=frozenset()):
+    """Whether every non-missing token is a number and no NA string looks like one:
+    then the CSV reader may parse the column as float64 itself."""
+    if any(re.match(NUMBER_RE, t.strip()) for t in na):
+        return False
+    arr = as_string_array(values)
+    usable = pc.invert(empty_mask(arr, na))
+    nonnum = pc.and_(usable, pc.invert(_match(pc.utf8_trim_whitespace(arr), NUMBER_RE)))
+    return not pc.any(nonnum).as_py()
+
+
+def typed_column(values, plan):
+    """A column the CSV reader already typed (float64 numbers, dictionary enums) or
+    left as strings -> contract Series; None when a float column holds NaN/Inf tokens,
+    which H2O reads as NA while the reader took them for numbers (re-read as text)."""
+    if plan.kind == "numeric" and pa.types.is_floating(values.type):
+        v = values.to_numpy()
+        if np.count_nonzero(np.isfinite(v)) != len(v) - values.null_count:
+            return None
+        return pd.Series(v, name=plan.name)
+    return convert_tokens(values, plan)
 
 
 def column_facts(series, kind):
@@ -274,6 +327,10 @@ def column_facts(series, kind):
         v = v[np.isfinite(v)]
         return bool(np.all(v == np.floor(v)))
     if kind == "enum":
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            codes = series.cat.codes.to_numpy()
+            used = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories)) > 0
+            return set(np.asarray(series.cat.categories, dtype=object)[used].tolist())
         return set(series.dropna().unique().tolist())
     return None
 
@@ -318,8 +375,7 @@ def finalize(df, plans, facts):
         if plan.kind == "enum":
             plan.categories = sort_levels(fact)
             if df is not None:
-                df[plan.name] = pd.Categorical(df[plan.name].to_numpy(dtype=object),
-                                               categories=plan.categories)
+                df[plan.name] = with_categories(df[plan.name], plan.categories)
         types[plan.name] = final_type(plan, fact)
     return types
 

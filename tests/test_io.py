@@ -484,3 +484,77 @@ def test_guessing_matches_h2o_3_46_on_small_columns():
     assert levels(df, "c") == ["1", "a", "b"]
     df, _ = typed_from_text(text({"c": ["01-Jan-20", "02-Feb-20"]}))
     assert df["c"].tolist() == [1577836800000.0, 1580601600000.0]
+
+
+# ---------------------------------------------------------------- typed parse and loading
+
+def test_typed_parse_falls_back_to_h2o_token_rules_after_the_preview(tmp_path):
+    """Tokens past the preview that the float reader rejects ('abc', ' 1e') or takes for
+    NaN/Inf ('nan', 'inf', 'Infinity') are NA, as H2O reads them; '-0', ' 7 ', '"8"',
+    '+5', '1.' and '.5' are numbers. The reference is the same column parsed in memory."""
+    good = [str(i) for i in range(parse.PREVIEW_ROWS + 10)]
+    odd = ["abc", "nan", "inf", "-Infinity", "1e", "-0", " 7 ", '"8"', "+5", "1.", ".5", "", "NaN"]
+    cells = good + odd
+    p = write(tmp_path / "f.csv", "x,k\n" + "\n".join(f"{c},{'ab'[i % 2]}" for i, c in enumerate(cells)) + "\n")
+    for blocksize in (None, 300):
+        df, types, _ = read(p, blocksize=blocksize)
+        ref, ref_types = typed_from_text(text({"x": [c.strip('"') for c in cells]}))
+        assert types == {"x": "real", "k": "enum"} and ref_types["x"] == "real"  # ".5"
+        np.testing.assert_array_equal(df["x"].to_numpy(), ref["x"].to_numpy())
+        assert df["x"].tail(len(odd)).tolist()[5:11] == [0.0, 7.0, 8.0, 5.0, 1.0, 0.5]
+        assert df["x"].tail(len(odd)).isna().sum() == 7
+
+
+def test_numeric_na_string_that_looks_like_a_number(tmp_path):
+    p = write(tmp_path / "f.csv", "a,b\n" + "\n".join(f"{i % 3 - 1},{i}" for i in range(30)) + "\n")
+    df, types, _ = read(p, na_strings={"a": ["-1"]})
+    assert df["a"].isna().tolist() == [i % 3 == 0 for i in range(30)]
+    assert df["b"].tolist() == list(map(float, range(30)))
+
+
+def test_enum_levels_and_na_per_block_match_one_block(tmp_path):
+    """Enum rules (NA strings, zeros as NA for string columns) act on each block's
+    own levels; the recoded blocks equal one block read whole."""
+    rows = [f"{['x', 'y', '0', 'NA', 'z w', ''][i % 6]},{i}" for i in range(120)]
+    p = write(tmp_path / "f.csv", "e,v\n" + "\n".join(rows) + "\n")
+    one, t1, _ = read(p, blocksize=None, na_strings={"e": ["NA"]})
+    many, t2, ddf = read(p, blocksize=60, na_strings={"e": ["NA"]})
+    assert ddf.npartitions > 5 and t1 == t2 == {"e": "enum", "v": "int"}
+    pd.testing.assert_frame_equal(one, many)
+    # "0" among strings is NA too (H2O's zeros rule), as in the in-memory parse
+    ref, _ = typed_from_text(text({"e": [r.split(",")[0] for r in rows]}), na_strings={"e": ["NA"]})
+    assert levels(one, "e") == levels(ref, "e") == ["x", "y", "z w"] and one["e"].isna().sum() == 60
+
+
+def test_compressed_malformed_line_in_a_later_piece(tmp_path):
+    lines = ["a,b"] + [f"{i},{i}" for i in range(300)]
+    lines[250] = "1,2,3"
+    p = tmp_path / "bad.csv.gz"
+    p.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    with pytest.raises(ValueError, match=r"bad\.csv\.gz.*line 251 has 3 fields, expected 2"):
+        read_csv_to_dask(str(p), blocksize=100)
+
+
+def test_import_loads_the_data_once(tmp_path):
+    """The frame is parsed at import and kept in memory: the file can go away and the
+    frame still computes; computing twice does not parse again."""
+    p = write(tmp_path / "f.csv", "k,v\n" + "\n".join(f"{'ab'[i % 2]},{i}" for i in range(50)) + "\n")
+    ddf, types = read_csv_to_dask(p, blocksize=64)
+    os.remove(p)
+    df = ddf.compute().reset_index(drop=True)
+    assert types == {"k": "enum", "v": "int"} and df["v"].tolist() == list(map(float, range(50)))
+    assert levels(df, "k") == ["a", "b"]
+
+
+def test_import_persists_on_the_cluster(tmp_path, process_cluster):
+    """With a distributed client the imported frame's graph starts from persisted
+    partitions held by the workers."""
+    from distributed import futures_of
+    p = write(tmp_path / "f.csv", "k,v\n" + "\n".join(f"{'ab'[i % 2]},{i}" for i in range(50)) + "\n")
+    with process_cluster.as_current(), dask.config.set(scheduler="dask.distributed"):
+        ddf, types = read_csv_to_dask(p, blocksize=64)
+        futures = futures_of(ddf)
+        assert len(futures) == ddf.npartitions > 1 and all(f.status == "finished" for f in futures)
+        os.remove(p)
+        df = ddf.compute().reset_index(drop=True)
+    assert df["v"].tolist() == list(map(float, range(50))) and levels(df, "k") == ["a", "b"]
