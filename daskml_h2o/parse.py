@@ -128,6 +128,24 @@ def _numbers(trimmed, usable):
     return np.asarray(vals.to_numpy(zero_copy_only=False), dtype=np.float64), isnum
 
 
+# Non-numbers often seen in numeric columns; they are NA there (not numbers by NUMBER_RE)
+_COMMON_NON_NUMBERS = pa.array(sorted({"NA", "na", "Na", "N/A", "n/a", "NaN", "nan", "null", "NULL",
+                                       "None", "none", "-", "?", "."}), pa.string())
+
+
+def _cast_numbers(arr, plan):
+    """float64 values by one cast when every token but NA and common non-numbers is
+    a plain number; None when a token needs the regex rules (spaces, other words,
+    NaN/Inf spellings)."""
+    drop = pc.or_(empty_mask(arr, plan.na), pc.fill_null(pc.is_in(arr, value_set=_COMMON_NON_NUMBERS), False))
+    try:
+        vals = pc.cast(pc.if_else(drop, pa.scalar(None, pa.string()), arr), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    v = np.asarray(vals.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return v if np.count_nonzero(np.isfinite(v)) == len(v) - vals.null_count else None
+
+
 def _date_mask(trimmed):
     m = pa.array(np.zeros(len(trimmed), bool))
     for pattern, _ in DATE_FORMATS:
@@ -284,6 +302,10 @@ def convert_tokens(values, plan):
     arr = as_string_array(values)
     if kind == "unknown":
         return pd.Series(np.full(len(arr), np.nan), name=plan.name)
+    if kind == "numeric":
+        v = _cast_numbers(arr, plan)
+        if v is not None:
+            return pd.Series(v, name=plan.name)
     if kind in ("numeric", "time"):
         trimmed = pc.utf8_trim_whitespace(arr)
         usable = pc.invert(empty_mask(arr, plan.na))
