@@ -250,7 +250,14 @@ def _epoch_ms(trimmed, usable):
         m = np.asarray(pc.and_(_match(trimmed, pattern), usable))
         if not m.any():
             continue
-        toks = np.asarray(trimmed.filter(pa.array(m)).to_pylist(), dtype=object)
+        matched = trimmed.filter(pa.array(m))
+        if fmt is None:
+            try:  # Arrow's own ISO-8601 cast; anything it refuses goes through pandas below
+                out[m] = pc.cast(matched, pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e6
+                continue
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        toks = np.asarray(matched.to_pylist(), dtype=object)
         ts = pd.to_datetime(pd.Series(toks), format=fmt or "ISO8601", errors="coerce", utc=True)
         ms = ts.astype("datetime64[ns, UTC]").array.asi8 / 1e6
         ms[ts.isna().to_numpy()] = np.nan
