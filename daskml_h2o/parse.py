@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
 PREVIEW_ROWS = 1000
 
@@ -348,13 +349,20 @@ def typed_column(values, plan):
     return convert_tokens(values, plan)
 
 
+@njit(nogil=True, cache=True)
+def _all_whole(v):
+    """Every finite value is a whole number (stops at the first fraction)."""
+    for x in v:
+        if np.isfinite(x) and x != np.floor(x):
+            return False
+    return True
+
+
 def column_facts(series, kind):
     """What one block tells about a column: whether all numbers are whole (numeric)
     or the set of levels (enum)."""
     if kind == "numeric":
-        v = series.to_numpy()
-        v = v[np.isfinite(v)]
-        return bool(np.all(v == np.floor(v)))
+        return bool(_all_whole(np.ascontiguousarray(series.to_numpy(dtype=np.float64))))
     if kind == "enum":
         if isinstance(series.dtype, pd.CategoricalDtype):
             codes = series.cat.codes.to_numpy()
