@@ -426,8 +426,9 @@ def _load(load, items, plans, label):
     facts, sizes = dask.compute(_tree_reduce([dask.delayed(_block_facts)(p, plans) for p in parts],
                                              parse.merge_facts), [dask.delayed(len)(p) for p in parts])
     types = parse.finalize(None, plans, facts)
+    shared = dask.delayed(plans, traverse=False)  # the domains travel once, not per partition
     with dask.config.set(_NO_STRING_CONVERSION):
-        ddf = dd.from_delayed([dask.delayed(_finish)(p, k, plans) for p, n in zip(parts, sizes) for k in range(n)],
+        ddf = dd.from_delayed([dask.delayed(_finish)(p, k, shared) for p, n in zip(parts, sizes) for k in range(n)],
                               meta=_meta(plans), verify_meta=False, prefix=label)
     return ddf, types
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
 PREVIEW_ROWS = 1000
 
@@ -128,6 +129,24 @@ def _numbers(trimmed, usable):
     return np.asarray(vals.to_numpy(zero_copy_only=False), dtype=np.float64), isnum
 
 
+# Non-numbers often seen in numeric columns; they are NA there (not numbers by NUMBER_RE)
+_COMMON_NON_NUMBERS = pa.array(sorted({"NA", "na", "Na", "N/A", "n/a", "NaN", "nan", "null", "NULL",
+                                       "None", "none", "-", "?", "."}), pa.string())
+
+
+def _cast_numbers(arr, plan):
+    """float64 values by one cast when every token but NA and common non-numbers is
+    a plain number; None when a token needs the regex rules (spaces, other words,
+    NaN/Inf spellings)."""
+    drop = pc.or_(empty_mask(arr, plan.na), pc.fill_null(pc.is_in(arr, value_set=_COMMON_NON_NUMBERS), False))
+    try:
+        vals = pc.cast(pc.if_else(drop, pa.scalar(None, pa.string()), arr), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    v = np.asarray(vals.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return v if np.count_nonzero(np.isfinite(v)) == len(v) - vals.null_count else None
+
+
 def _date_mask(trimmed):
     m = pa.array(np.zeros(len(trimmed), bool))
     for pattern, _ in DATE_FORMATS:
@@ -232,7 +251,14 @@ def _epoch_ms(trimmed, usable):
         m = np.asarray(pc.and_(_match(trimmed, pattern), usable))
         if not m.any():
             continue
-        toks = np.asarray(trimmed.filter(pa.array(m)).to_pylist(), dtype=object)
+        matched = trimmed.filter(pa.array(m))
+        if fmt is None:
+            try:  # Arrow's own ISO-8601 cast; anything it refuses goes through pandas below
+                out[m] = pc.cast(matched, pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e6
+                continue
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        toks = np.asarray(matched.to_pylist(), dtype=object)
         ts = pd.to_datetime(pd.Series(toks), format=fmt or "ISO8601", errors="coerce", utc=True)
         ms = ts.astype("datetime64[ns, UTC]").array.asi8 / 1e6
         ms[ts.isna().to_numpy()] = np.nan
@@ -284,6 +310,10 @@ def convert_tokens(values, plan):
     arr = as_string_array(values)
     if kind == "unknown":
         return pd.Series(np.full(len(arr), np.nan), name=plan.name)
+    if kind == "numeric":
+        v = _cast_numbers(arr, plan)
+        if v is not None:
+            return pd.Series(v, name=plan.name)
     if kind in ("numeric", "time"):
         trimmed = pc.utf8_trim_whitespace(arr)
         usable = pc.invert(empty_mask(arr, plan.na))
@@ -319,13 +349,20 @@ def typed_column(values, plan):
     return convert_tokens(values, plan)
 
 
+@njit(nogil=True, cache=True)
+def _all_whole(v):
+    """Every finite value is a whole number (stops at the first fraction)."""
+    for x in v:
+        if np.isfinite(x) and x != np.floor(x):
+            return False
+    return True
+
+
 def column_facts(series, kind):
     """What one block tells about a column: whether all numbers are whole (numeric)
     or the set of levels (enum)."""
     if kind == "numeric":
-        v = series.to_numpy()
-        v = v[np.isfinite(v)]
-        return bool(np.all(v == np.floor(v)))
+        return bool(_all_whole(np.ascontiguousarray(series.to_numpy(dtype=np.float64))))
     if kind == "enum":
         if isinstance(series.dtype, pd.CategoricalDtype):
             codes = series.cat.codes.to_numpy()

@@ -558,3 +558,16 @@ def test_import_persists_on_the_cluster(tmp_path, process_cluster):
         os.remove(p)
         df = ddf.compute().reset_index(drop=True)
     assert df["v"].tolist() == list(map(float, range(50))) and levels(df, "k") == ["a", "b"]
+
+
+def test_iso_times_by_arrow_cast_equal_the_pandas_parse():
+    """A block of ISO times Arrow can cast gives the same epoch ms as the pandas parse
+    used when one token (here '2020-1-5') needs it."""
+    toks = ["2020-01-01", "2020-01-01 12:30", "2020-01-01T12:30:05.123456789", "1999-12-31T23:59:59.5",
+            "", "2021-06-30 00:00:01"]
+    plan = parse.ColumnPlan("t", "time")
+    fast = parse.convert_tokens(toks, plan).to_numpy()
+    slow = parse.convert_tokens(toks + ["2020-1-5"], plan).to_numpy()
+    np.testing.assert_array_equal(fast, slow[:-1])
+    assert fast[0] == 1577836800000.0 and fast[3] == 946684799500.0 and np.isnan(fast[4])
+    assert slow[-1] == 1578182400000.0
