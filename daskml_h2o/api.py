@@ -39,13 +39,15 @@ def import_file(path=None, destination_frame=None, parse=True, header=0, sep=Non
                 custom_non_data_line_markers=None, partition_by=None, quotechar=None, escapechar=None,
                 tz_adjust_to_local=False, storage_options=None, blocksize="64MB"):
     """Read a file, files, a glob or a directory (local, ``s3://``, ``webhdfs://``, ``hdfs://``,
-    ``http(s)://``) into a lazy H2OFrame with H2O's parse rules. ``storage_options`` (not an H2O
-    argument) carries credentials and endpoints for remote file systems."""
+    ``http(s)://``) into an H2OFrame with H2O's parse rules. Like H2O, the data is parsed once
+    and kept on the cluster (persisted partitions; Dask spills to disk when memory is short).
+    ``storage_options`` (not an H2O argument) carries credentials and endpoints for remote
+    file systems."""
     if path is None or (isinstance(path, (list, tuple)) and not path):
         raise ValueError("import_file needs a path (a file, a list of files, a glob or a directory)")
     if not parse:
-        raise ValueError("import_file(parse=False) is not supported yet: daskml_h2o parses lazily, "
-                         "so parse=True costs nothing until the data is used")
+        raise ValueError("import_file(parse=False) is not supported yet: import_file always parses "
+                         "(use h2o.import_file(path) and work with the parsed frame)")
     _reject("custom_non_data_line_markers", custom_non_data_line_markers, None)
     _reject("partition_by", partition_by, None)
     _reject("tz_adjust_to_local", tz_adjust_to_local or None, None)
