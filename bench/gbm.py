@@ -103,13 +103,17 @@ def run_daskml_h2o(dataset, cores, processes=False):
     nparts = max(cores, len(train) // 500_000)
     fr_train = h2o.H2OFrame(dd.from_pandas(train, npartitions=nparts).persist())
     fr_test = h2o.H2OFrame(dd.from_pandas(test, npartitions=nparts).persist())
-    model = H2OGradientBoostingEstimator(**PARAMS, seed=42)
-    start = time.perf_counter()
-    model.train(x=features, y=TARGET, training_frame=fr_train)
-    seconds = time.perf_counter() - start
+    # the first fit in a fresh process also compiles (or loads) the numba kernels: report it
+    # as the cold time; the train time is a second, identical fit, as H2O's JVM is warm too
+    timings = []
+    for _ in range(2):
+        model = H2OGradientBoostingEstimator(**PARAMS, seed=42)
+        start = time.perf_counter()
+        model.train(x=features, y=TARGET, training_frame=fr_train)
+        timings.append(time.perf_counter() - start)
     p1 = model.predict(fr_test).as_data_frame()["p1"].to_numpy()
     h2o.shutdown()
-    return {"train_s": seconds, **_scores(test[TARGET].astype(int), p1)}
+    return {"train_s": timings[1], "cold_s": timings[0], **_scores(test[TARGET].astype(int), p1)}
 
 
 def run_h2o(dataset, cores):
@@ -208,14 +212,15 @@ def main(argv=None):
         for name, res in results.items():
             value = res.get("value") or {}
             row = {"data": dataset, "system": name, "train s": _common.fmt_seconds(value.get("train_s")),
+                   "first fit s": _common.fmt_seconds(value.get("cold_s")),
                    "test AUC": f"{value['auc']:.4f}" if "auc" in value else "failed",
                    "test logloss": f"{value['logloss']:.4f}" if "logloss" in value else "",
                    "peak GB": _common.fmt_gb(res.get("peak_rss"))}
             if ours.get("train_s") and value.get("train_s"):
                 row["ours / this"] = f"{ours['train_s'] / value['train_s']:.2f}"
             rows.append(row)
-    table = _common.markdown_table(rows, ["data", "system", "train s", "ours / this", "test AUC", "test logloss",
-                                          "peak GB"])
+    table = _common.markdown_table(rows, ["data", "system", "train s", "first fit s", "ours / this", "test AUC",
+                                          "test logloss", "peak GB"])
     text = f"{_common.machine_note(args.cores)}\n\n{table}\n"
     print(text)
     if args.out:
