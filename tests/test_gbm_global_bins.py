@@ -75,14 +75,21 @@ def test_route_table_is_binned_goes_right():
     builder, chunk, ids, plan, spec = _trained_builder(G.TreeBuilder, 4)
     fe, k, b, t, nl, le, ri, bs, bl, lv, bits = plan.route
     assert {T.RANGE, T.BITSET, T.NA_VS_REST} <= set(k.tolist())
-    row, child, table = H.route_table(k, le, ri, b, nl, bs, bl, bits, spec.na_bin)
+    off = H.ragged_offsets(spec.n_bins)
+    at = np.array([nd for nd in range(len(k)) if nd % 3], np.int32)  # rows sit at these nodes
+    start, col, child, table = H.route_table(at, fe, k, le, ri, b, nl, bs, bl, bits, spec.na_bin,
+                                             off)
     for nd in range(len(k)):
-        if k[nd] == T.LEAF:
-            assert row[nd] == 0 and list(child[nd]) == [nd, nd]
+        if k[nd] == T.LEAF or nd not in at:
+            assert start[nd] == 0 and list(child[nd]) == [nd, nd]
+            assert not table[:spec.na_bin + 1].any()
             continue
-        for code in range(spec.na_bin + 1):
+        nb = spec.n_bins[fe[nd]]
+        assert col[nd] == fe[nd]
+        for code in list(range(nb)) + [spec.na_bin]:
             right = T._binned_goes_right(code, k[nd], nd, b, nl, bs, bl, bits, spec.na_bin)
-            assert child[nd, table[row[nd], code]] == (ri[nd] if right else le[nd])
+            go = table[start[nd] + min(code, nb)]
+            assert child[nd, go] == (ri[nd] if right else le[nd])
 
 
 @pytest.mark.parametrize("levels", [1, 2, 3, 5])
