@@ -126,18 +126,24 @@ def test_find_splits_ragged_equals_dense():
     np.testing.assert_array_equal(na_w, dense[:, :, spec.na_bin, 0])
 
 
-def test_subtraction_gives_the_sibling_histogram():
-    builder, chunk, ids, plan, spec = _trained_builder(GlobalTreeBuilder, 1, subtract=False)
-    assert plan.n_slots == 2  # both children of the root are built
-    ids, both, _ = G.chunk_level_step(chunk, ids, plan, spec.na_bin)
-    root = H.build_histograms_ragged(chunk.Xb, np.zeros(len(ids), np.int32), np.zeros(1, np.int32),
-                                     chunk.grad, chunk.w, 1, plan.offsets)[0]
-    for built, other in ((0, 1), (1, 0)):
-        derived = subtract_histograms(root, both[built])
-        np.testing.assert_allclose(derived, both[other], rtol=1e-9, atol=1e-9)
-        # the weights are not whole numbers: empty bins must still come out exactly empty
-        empty = both[other][:, 0] == 0
-        assert empty.any() and (derived[empty] == 0).all() and (derived[~empty, 0] > 0).all()
+def test_subtraction_gives_the_histograms_of_building_every_node():
+    builder, chunk, ids, plan, spec = _trained_builder(GlobalTreeBuilder, 0)
+    derived_levels = 0
+    while plan is not None and builder.open:
+        new_ids, hist, sums = G.chunk_level_step(chunk, ids, plan, spec.na_bin)
+        every = np.full(len(builder.nodes), -1, np.int32)
+        every[builder.open] = np.arange(len(builder.open))
+        direct = H.build_histograms_ragged(chunk.Xb, new_ids, every, chunk.grad, chunk.w,
+                                           len(builder.open), plan.offsets)
+        got = builder._open_histograms(hist)
+        derived_levels += bool(builder.derived)
+        np.testing.assert_allclose(got, direct, rtol=1e-9, atol=1e-9)
+        # the weights are not whole numbers and derived parents carry rounding: bins
+        # without rows must still be exactly empty, the others keep their weight
+        empty = direct[..., 0] == 0
+        assert (got[empty] == 0).all() and (got[~empty][:, 0] > 0).all()
+        ids, plan = new_ids, builder.decide(hist, sums)
+    assert derived_levels >= 3
 
 
 def test_only_the_smaller_child_is_built():
