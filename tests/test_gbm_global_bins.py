@@ -146,6 +146,17 @@ def test_subtraction_gives_the_histograms_of_building_every_node():
     assert derived_levels >= 3
 
 
+def test_subtract_histograms_leaves_bins_without_weight_exactly_empty():
+    parent = np.array([[3.0, 0.9, 0.5], [0.1 + 0.2, 0.7, 0.4], [0.0, 0.0, 0.0], [0.3, 0.2, 0.1]])
+    child = np.array([[1.0, 0.3, 0.09], [0.3, 0.7 - 1e-17, 0.4], [0.0, 0.0, 0.0],
+                      [0.1 + 0.2, 0.2, 0.1]])
+    out = subtract_histograms(parent, child)
+    np.testing.assert_allclose(out[0], [2.0, 0.6, 0.41])
+    # 0.1 + 0.2 - 0.3 is rounding noise (> 0), and 0.3 - (0.1 + 0.2) < 0: both are empty bins
+    assert parent[1, 0] - child[1, 0] > 0 and parent[3, 0] - child[3, 0] < 0
+    np.testing.assert_array_equal(out[1:], 0.0)
+
+
 def test_only_the_smaller_child_is_built():
     builder, chunk, ids, plan, spec = _trained_builder(GlobalTreeBuilder, 1)
     root = builder.nodes[0]
