@@ -75,14 +75,21 @@ def test_route_table_is_binned_goes_right():
     builder, chunk, ids, plan, spec = _trained_builder(G.TreeBuilder, 4)
     fe, k, b, t, nl, le, ri, bs, bl, lv, bits = plan.route
     assert {T.RANGE, T.BITSET, T.NA_VS_REST} <= set(k.tolist())
-    row, child, table = H.route_table(k, le, ri, b, nl, bs, bl, bits, spec.na_bin)
+    off = H.ragged_offsets(spec.n_bins)
+    at = np.array([nd for nd in range(len(k)) if nd % 3], np.int32)  # rows sit at these nodes
+    start, col, child, table = H.route_table(at, fe, k, le, ri, b, nl, bs, bl, bits, spec.na_bin,
+                                             off)
     for nd in range(len(k)):
-        if k[nd] == T.LEAF:
-            assert row[nd] == 0 and list(child[nd]) == [nd, nd]
+        if k[nd] == T.LEAF or nd not in at:
+            assert start[nd] == 0 and list(child[nd]) == [nd, nd]
+            assert not table[:spec.na_bin + 1].any()
             continue
-        for code in range(spec.na_bin + 1):
+        nb = spec.n_bins[fe[nd]]
+        assert col[nd] == fe[nd]
+        for code in list(range(nb)) + [spec.na_bin]:
             right = T._binned_goes_right(code, k[nd], nd, b, nl, bs, bl, bits, spec.na_bin)
-            assert child[nd, table[row[nd], code]] == (ri[nd] if right else le[nd])
+            go = table[start[nd] + min(code, nb)]
+            assert child[nd, go] == (ri[nd] if right else le[nd])
 
 
 @pytest.mark.parametrize("levels", [1, 2, 3, 5])
@@ -119,18 +126,35 @@ def test_find_splits_ragged_equals_dense():
     np.testing.assert_array_equal(na_w, dense[:, :, spec.na_bin, 0])
 
 
-def test_subtraction_gives_the_sibling_histogram():
-    builder, chunk, ids, plan, spec = _trained_builder(GlobalTreeBuilder, 1, subtract=False)
-    assert plan.n_slots == 2  # both children of the root are built
-    ids, both, _ = G.chunk_level_step(chunk, ids, plan, spec.na_bin)
-    root = H.build_histograms_ragged(chunk.Xb, np.zeros(len(ids), np.int32), np.zeros(1, np.int32),
-                                     chunk.grad, chunk.w, 1, plan.offsets)[0]
-    for built, other in ((0, 1), (1, 0)):
-        derived = subtract_histograms(root, both[built])
-        np.testing.assert_allclose(derived, both[other], rtol=1e-9, atol=1e-9)
-        # the weights are not whole numbers: empty bins must still come out exactly empty
-        empty = both[other][:, 0] == 0
-        assert empty.any() and (derived[empty] == 0).all() and (derived[~empty, 0] > 0).all()
+def test_subtraction_gives_the_histograms_of_building_every_node():
+    builder, chunk, ids, plan, spec = _trained_builder(GlobalTreeBuilder, 0)
+    derived_levels = 0
+    while plan is not None and builder.open:
+        new_ids, hist, sums = G.chunk_level_step(chunk, ids, plan, spec.na_bin)
+        every = np.full(len(builder.nodes), -1, np.int32)
+        every[builder.open] = np.arange(len(builder.open))
+        direct = H.build_histograms_ragged(chunk.Xb, new_ids, every, chunk.grad, chunk.w,
+                                           len(builder.open), plan.offsets)
+        got = builder._open_histograms(hist)
+        derived_levels += bool(builder.derived)
+        np.testing.assert_allclose(got, direct, rtol=1e-9, atol=1e-9)
+        # the weights are not whole numbers and derived parents carry rounding: bins
+        # without rows must still be exactly empty, the others keep their weight
+        empty = direct[..., 0] == 0
+        assert (got[empty] == 0).all() and (got[~empty][:, 0] > 0).all()
+        ids, plan = new_ids, builder.decide(hist, sums)
+    assert derived_levels >= 3
+
+
+def test_subtract_histograms_leaves_bins_without_weight_exactly_empty():
+    parent = np.array([[3.0, 0.9, 0.5], [0.1 + 0.2, 0.7, 0.4], [0.0, 0.0, 0.0], [0.3, 0.2, 0.1]])
+    child = np.array([[1.0, 0.3, 0.09], [0.3, 0.7 - 1e-17, 0.4], [0.0, 0.0, 0.0],
+                      [0.1 + 0.2, 0.2, 0.1]])
+    out = subtract_histograms(parent, child)
+    np.testing.assert_allclose(out[0], [2.0, 0.6, 0.41])
+    # 0.1 + 0.2 - 0.3 is rounding noise (> 0), and 0.3 - (0.1 + 0.2) < 0: both are empty bins
+    assert parent[1, 0] - child[1, 0] > 0 and parent[3, 0] - child[3, 0] < 0
+    np.testing.assert_array_equal(out[1:], 0.0)
 
 
 def test_only_the_smaller_child_is_built():

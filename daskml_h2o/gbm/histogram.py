@@ -147,42 +147,54 @@ def build_histograms_ragged(Xb, node_ids, slot_of_node, grad, w, n_slots, offset
 
 
 @njit(nogil=True, cache=True)
-def route_table(kind, left, right, bin_, na_left, bs_start, bs_len, bitsets, na_bin):
+def route_table(node_ids, feature, kind, left, right, bin_, na_left, bs_start, bs_len, bitsets,
+                na_bin, offsets):
     """tree._binned_goes_right as lookups, so routing a row takes no branches.
 
-    Returns (row, child, table): a row at node nd moves to
-    ``child[nd, table[row[nd], code]]`` (code = the row's code of nd's feature); leaves
-    use table row 0 and have themselves as both children.
+    Returns (start, col, child, table): a row at node nd with code c in column col[nd]
+    goes to ``child[nd, table[start[nd] + min(c, n_bins_col)]]``. Only split nodes that
+    rows sit at get entries (one per bin of their feature, the NA entry last); leaves
+    read the zero block at the start and have themselves as both children.
     """
     n_nodes = kind.shape[0]
-    row = np.zeros(n_nodes, dtype=np.int64)
+    nf = offsets.shape[0] - 1
+    widest = 0
+    for j in range(nf):
+        widest = max(widest, offsets[j + 1] - offsets[j])
+    present = np.zeros(n_nodes, dtype=np.bool_)
+    for i in range(node_ids.shape[0]):
+        present[node_ids[i]] = True
+    start = np.zeros(n_nodes, dtype=np.int64)
+    col = np.zeros(n_nodes, dtype=np.int64)
     child = np.empty((n_nodes, 2), dtype=np.int32)
-    m = 0
+    size = widest
     for nd in range(n_nodes):
         child[nd, 0] = nd
         child[nd, 1] = nd
-        if kind[nd] != LEAF:
-            m += 1
-            row[nd] = m
+        if present[nd] and kind[nd] != LEAF:
+            start[nd] = size
+            col[nd] = feature[nd]
             child[nd, 0] = left[nd]
             child[nd, 1] = right[nd]
-    table = np.zeros((m + 1, na_bin + 1), dtype=np.uint8)
+            size += offsets[feature[nd] + 1] - offsets[feature[nd]]
+    table = np.zeros(size, dtype=np.uint8)
     for nd in range(n_nodes):
-        r = row[nd]
-        if r == 0:
+        if start[nd] == 0:
             continue
         na_right = na_left[nd] == 0
-        for code in range(na_bin):
+        nb = offsets[col[nd] + 1] - offsets[col[nd]] - 1
+        for code in range(nb):
             if kind[nd] == NA_VS_REST:
-                table[r, code] = not na_right
+                go = not na_right
             elif kind[nd] == RANGE:
-                table[r, code] = code >= bin_[nd]
+                go = code >= bin_[nd]
             elif code >= bs_len[nd]:
-                table[r, code] = na_right
+                go = na_right
             else:
-                table[r, code] = bitsets[bs_start[nd] + code] != 0
-        table[r, na_bin] = na_right
-    return row, child, table
+                go = bitsets[bs_start[nd] + code] != 0
+            table[start[nd] + code] = go
+        table[start[nd] + nb] = na_right
+    return start, col, child, table
 
 
 @njit(nogil=True, cache=True)
@@ -197,27 +209,27 @@ def _ragged_level_step(Xb, node_ids, grad, w, num, den, f, feature, kind, bin_, 
     sums = np.zeros((n_nodes, N_NODE_SUMS))
     sums[:, SUM_FMIN] = np.inf
     sums[:, SUM_FMAX] = -np.inf
-    table_row, child, table = route_table(kind, left, right, bin_, na_left, bs_start, bs_len,
-                                          bitsets, na_bin)
-    # leaves read column 0 and stay where they are
-    col = np.maximum(feature, 0)
+    start, col, child, table = route_table(node_ids, feature, kind, left, right, bin_, na_left,
+                                           bs_start, bs_len, bitsets, na_bin, offsets)
+    last = offsets[1:] - offsets[:-1] - 1
     for i in range(n):
         nd = node_ids[i]
-        r = table_row[nd]
-        nd = child[nd, table[r, Xb[i, col[nd]]]]
-        ids[i] = nd
+        c = col[nd]
+        # a code is < n_bins or the NA code (>= n_bins): min() lands NA on the last entry
+        nd2 = child[nd, table[start[nd] + min(np.int64(Xb[i, c]), last[c])]]
+        ids[i] = nd2
         wi = w[i]
         counted = wi != 0.0
-        if counted and (first or r > 0):
+        if counted and (first or start[nd] > 0):
             g = np.float64(grad[i])
-            sums[nd, SUM_W] += wi
-            sums[nd, SUM_NUM] += wi * num[i]
-            sums[nd, SUM_DEN] += wi * den[i]
-            sums[nd, SUM_WZ] += wi * g
-            sums[nd, SUM_FMIN] = min(sums[nd, SUM_FMIN], f[i])
-            sums[nd, SUM_FMAX] = max(sums[nd, SUM_FMAX], f[i])
+            sums[nd2, SUM_W] += wi
+            sums[nd2, SUM_NUM] += wi * num[i]
+            sums[nd2, SUM_DEN] += wi * den[i]
+            sums[nd2, SUM_WZ] += wi * g
+            sums[nd2, SUM_FMIN] = min(sums[nd2, SUM_FMIN], f[i])
+            sums[nd2, SUM_FMAX] = max(sums[nd2, SUM_FMAX], f[i])
         # always written, kept only when counted: a data-dependent branch here mispredicts
-        s = slot_of_node[nd]
+        s = slot_of_node[nd2]
         rows[m] = i
         slots[m] = s
         m += counted and s >= 0
