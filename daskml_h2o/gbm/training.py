@@ -196,8 +196,10 @@ def _train(est, spec, p, ex, dist_name, dist, prep=(None, None)) -> None:
     # after _prepare_valid: the validation frame there is already re-encoded
     scorer.encoding, scorer.balance = prep
     schedule = ScoringSchedule(ex, p, spec, est, scorer, data, valid)
-    builder_params = GrowParams(p["max_depth"], p["min_rows"], p["min_split_improvement"], p["col_sample_rate"],
-                                p["col_sample_rate_per_tree"], p["col_sample_rate_change_per_level"])
+    # floats whatever the user typed: numba compiles one specialisation per argument type
+    builder_params = GrowParams(int(p["max_depth"]), float(p["min_rows"]), float(p["min_split_improvement"]),
+                                float(p["col_sample_rate"]), float(p["col_sample_rate_per_tree"]),
+                                float(p["col_sample_rate_change_per_level"]))
     model_rng = np.random.default_rng(p["seed"])
     sampled = p["sample_rate"] < 1 or p["sample_rate_per_class"] is not None or p["col_sample_rate"] < 1 \
         or p["col_sample_rate_per_tree"] < 1
