@@ -176,12 +176,32 @@ def kernel_grads(state, x, y, code, **kw):
             [state.b(l) - new.b(l) for l in range(L)])
 
 
+def splitmix_uniforms(seed, n):
+    """Reference splitmix64 stream (pure Python integers): the kernel's per-row uniforms."""
+    mask, state, out = (1 << 64) - 1, int(seed) & ((1 << 64) - 1), []
+    for _ in range(n):
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        z ^= z >> 31
+        out.append((z >> 11) / 2.0 ** 53)
+    return np.array(out)
+
+
 def row_masks(spec, seed, sample_index):
-    """The per-row dropout draws the kernel makes (input first, then each hidden layer)."""
-    rs = np.random.RandomState(K.row_seed(seed, sample_index))
-    in_drop = rs.random_sample(spec.units[0]) < spec.input_dropout_ratio if spec.input_dropout_ratio > 0 else None
-    keep = [rs.random_sample(spec.units[l + 1]) >= r if r > 0 else np.ones(spec.units[l + 1], bool)
-            for l, r in enumerate(spec.hidden_dropout_ratios)]
+    """The per-row dropout draws the kernel makes (input first, then each hidden layer that drops)."""
+    n_in = spec.units[0] if spec.input_dropout_ratio > 0 else 0
+    sizes = [spec.units[l + 1] for l, r in enumerate(spec.hidden_dropout_ratios) if r > 0]
+    u = splitmix_uniforms(K.row_seed(seed, sample_index), n_in + sum(sizes))
+    in_drop = u[:n_in] < spec.input_dropout_ratio if n_in else None
+    keep, pos = [], n_in
+    for l, r in enumerate(spec.hidden_dropout_ratios):
+        if r > 0:
+            keep.append(u[pos:pos + spec.units[l + 1]] >= r)
+            pos += spec.units[l + 1]
+        else:
+            keep.append(np.ones(spec.units[l + 1], bool))
     return in_drop, keep
 
 
@@ -533,6 +553,10 @@ def test_dropout_rates_statistics():
         drops_in.append(i.mean())
         drops_h.append(1 - h[0].mean())
     assert abs(np.mean(drops_in) - 0.2) < 0.02 and abs(np.mean(drops_h) - 0.6) < 0.02
+
+
+def test_uniform_stream_matches_reference():
+    np.testing.assert_array_equal(K.uniform_stream(12345, 50), splitmix_uniforms(12345, 50))
 
 
 def test_row_seed_same_without_jit():
