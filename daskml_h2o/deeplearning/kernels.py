@@ -106,44 +106,57 @@ def _activate(act, z):
     return z
 
 
+# Hot loops index with unsigned integers: numba then drops its negative-index wrap-around
+# code, which otherwise keeps LLVM from vectorising (and array views cost a refcount each).
+
 @njit(**_FAST)
-def _dot_dense(w, a):
-    """sum w*a over two equal-length views (float64 sum of float32 weights)."""
+def _dot_dense(w, base, stride, a, ai, n):
+    """sum_i w[base + stride*i] * a[ai + i] (float64 sum of float32 weights)."""
     s = 0.0
-    for i in range(len(w)):
-        s += w[i] * a[i]
+    b, c = np.uint64(base), np.uint64(ai)
+    if stride == 1:
+        for i in range(np.uint64(n)):
+            s += w[b + i] * a[c + i]
+    else:
+        st = np.uint64(stride)
+        for i in range(np.uint64(n)):
+            s += w[b + st * i] * a[c + i]
     return s
 
 
 @njit(**_FAST)
-def _dot_active(w, ids, vals):
-    """sum over the listed inputs only (their indices `ids`, values `vals`)."""
+def _dot_active(w, base, stride, ids, vals, n_act):
+    """The same sum over the listed non-zero inputs only (indices `ids`, values `vals`)."""
     s = 0.0
-    for t in range(len(ids)):
-        s += w[ids[t]] * vals[t]
+    b, st = np.uint64(base), np.uint64(stride)
+    for t in range(np.uint64(n_act)):
+        s += w[b + st * np.uint64(ids[t])] * vals[t]
     return s
-
-
-@njit(nogil=True, cache=True)
-def _neuron_input(weights, base, m, n_in, a, ai, dense, ids, vals):
-    """Pre-activation of one channel: weights are a view (contiguous unless Maxout's stride 2)."""
-    if m == 1:
-        w = weights[base:base + n_in]
-        return _dot_dense(w, a[ai:ai + n_in]) if dense else _dot_active(w, ids, vals)
-    w2 = weights[base:base + m * n_in:m]
-    return _dot_dense(w2, a[ai:ai + n_in]) if dense else _dot_active(w2, ids, vals)
 
 
 @njit(nogil=True, cache=True)
 def _collect_active(a, ai, n, idx, io, xs):
-    """Indices (into idx[io:]) and values (xs[io:]) of the non-zero entries of a[ai:ai+n]."""
+    """Number of non-zero entries of a[ai:ai+n]; when they are few enough for the sparse
+    forward pass (see _layer_forward), also their indices (idx[io:]) and values (xs[io:])."""
+    k = _count_nonzero(a, ai, n)
+    if 4 * k > n:
+        return k
     k = 0
     for i in range(n):
         v = a[ai + i]
-        if v != 0.0:
-            idx[io + k] = i
-            xs[io + k] = v
-            k += 1
+        # branch-free append: always write, advance only past non-zeros
+        idx[io + k] = i
+        xs[io + k] = v
+        k += v != 0.0
+    return k
+
+
+@njit(**_FAST)
+def _count_nonzero(a, ai, n):
+    k = 0
+    c = np.uint64(ai)
+    for i in range(np.uint64(n)):
+        k += a[c + i] != 0.0
     return k
 
 
@@ -157,8 +170,6 @@ def _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biase
     ai, ao, wo, bo = a_off[l], a_off[l + 1], w_off[l], b_off[l]
     last = l == len(units) - 2
     dense = 4 * n_act > n_in
-    ids = idx[io:io + n_act]
-    vals = xs[io:io + n_act]
     for j in range(n_out):
         win[ao + j] = 0
         if training and not last and drop[l] > 0.0 and keep[ao + j] == 0:
@@ -166,7 +177,11 @@ def _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biase
             continue
         best = 0.0
         for k in range(m):
-            s = _neuron_input(weights, wo + m * j * n_in + k, m, n_in, a, ai, dense, ids, vals)
+            base = wo + m * j * n_in + k
+            if dense:
+                s = _dot_dense(weights, base, m, a, ai, n_in)
+            else:
+                s = _dot_active(weights, base, m, idx[io:], xs[io:], n_act)
             s += biases[bo + m * j + k]
             if k == 0 or s > best:  # ties keep channel 0
                 best = s
@@ -277,53 +292,75 @@ def _update(value, grad, acc1, acc2, mom, idx, adaptive, nesterov, has_mom, rho,
 
 
 @njit(**_FAST)
-def _adadelta_row(w, eg2s, edx2s, x, g, fast, l1, l2, rho, eps):
-    """ADADELTA step of one neuron's incoming weights (spec §8.3) in float32 (H2O keeps weights
-    and accumulators in float); w, eg2s, edx2s, x are views over that neuron's inputs. Returns the
-    sum of grad^2 of the updated weights. fast_mode leaves weights of zero inputs untouched. One
-    branch-free loop, so that it runs as SIMD."""
+def _adadelta_row(w, eg2s, edx2s, base, x, ai, n, g, fast, l1, l2, rho, eps):
+    """ADADELTA step of one neuron's incoming weights w[base + i] (spec §8.3) in float32 (H2O
+    keeps weights and accumulators in float); inputs x[ai + i]. Returns the sum of grad^2 of the
+    updated weights; fast_mode leaves weights of zero inputs untouched. Branch-free, so it runs
+    as SIMD."""
     rho32, eps32, omr = np.float32(rho), np.float32(eps), np.float32(1.0 - rho)
     l1_32, l2_32, g32 = np.float32(l1), np.float32(l2), np.float32(g)
     one, zero = np.float32(1.0), np.float32(0.0)
     sum_g2 = np.float32(0.0)
-    for i in range(len(w)):
-        wi = w[i]
-        xi = x[i]
-        sign = (one if wi > zero else zero) - (one if wi < zero else zero)
-        grad = g32 * xi + l1_32 * sign + l2_32 * wi
+    b, c = np.uint64(base), np.uint64(ai)
+    for i in range(np.uint64(n)):
+        k = b + i
+        wi = w[k]
+        xi = x[c + i]
+        grad = g32 * xi + l1_32 * ((one if wi > zero else zero) - (one if wi < zero else zero)) + l2_32 * wi
         g2 = grad * grad
-        eg2 = rho32 * eg2s[i] + omr * g2
-        rate2 = (edx2s[i] + eps32) / (eg2 + eps32)
-        edx2 = rho32 * edx2s[i] + omr * rate2 * g2
+        eg2 = rho32 * eg2s[k] + omr * g2
+        rate2 = (edx2s[k] + eps32) / (eg2 + eps32)
+        edx2 = rho32 * edx2s[k] + omr * rate2 * g2
         neww = wi - np.sqrt(rate2) * grad
         upd = (not fast) or xi != zero
-        eg2s[i] = eg2 if upd else eg2s[i]
-        edx2s[i] = edx2 if upd else edx2s[i]
-        w[i] = neww if upd else wi
+        eg2s[k] = eg2 if upd else eg2s[k]
+        edx2s[k] = edx2 if upd else edx2s[k]
+        w[k] = neww if upd else wi
         sum_g2 += g2 if upd else zero
     return np.float64(sum_g2)
 
 
 @njit(nogil=True, cache=True)
+def _adadelta_strided(w, eg2s, edx2s, base, stride, x, ai, n, g, fast, l1, l2, rho, eps):
+    """The same step for Maxout's interleaved channels (weights w[base + stride*i])."""
+    sum_g2 = 0.0
+    for i in range(n):
+        k = base + stride * i
+        wi = np.float32(w[k])
+        xi = np.float32(x[ai + i])
+        if fast and xi == 0.0:
+            continue
+        grad = np.float32(g) * xi + np.float32(l1) * np.float32(_sign(wi)) + np.float32(l2) * wi
+        g2 = grad * grad
+        eg2 = np.float32(rho) * eg2s[k] + np.float32(1.0 - rho) * g2
+        rate2 = (edx2s[k] + np.float32(eps)) / (eg2 + np.float32(eps))
+        edx2s[k] = np.float32(rho) * edx2s[k] + np.float32(1.0 - rho) * rate2 * g2
+        eg2s[k] = eg2
+        w[k] = wi - np.sqrt(rate2) * grad
+        sum_g2 += g2
+    return sum_g2
+
+
+@njit(nogil=True, cache=True)
 def _adadelta_neuron(weights, eg2s, edx2s, e, a32, ai, base, mult, n_in, g, propagate, fast, l1, l2, rho, eps):
-    """Views over one neuron's incoming weights (strided for Maxout), error propagation, update."""
-    end = base + mult * n_in
-    x = a32[ai:ai + n_in]
-    if mult == 1:
-        if propagate:
-            _propagate(e[ai:ai + n_in], weights[base:end], g)
-        return _adadelta_row(weights[base:end], eg2s[base:end], edx2s[base:end], x, g, fast, l1, l2, rho, eps)
+    """Error propagation to the inputs (weights before their update), then the update."""
     if propagate:
-        _propagate(e[ai:ai + n_in], weights[base:end:mult], g)
-    return _adadelta_row(weights[base:end:mult], eg2s[base:end:mult], edx2s[base:end:mult], x, g, fast, l1, l2,
-                         rho, eps)
+        _propagate(e, ai, weights, base, mult, n_in, g)
+    if mult == 1:
+        return _adadelta_row(weights, eg2s, edx2s, base, a32, ai, n_in, g, fast, l1, l2, rho, eps)
+    return _adadelta_strided(weights, eg2s, edx2s, base, mult, a32, ai, n_in, g, fast, l1, l2, rho, eps)
 
 
 @njit(**_FAST)
-def _propagate(e, w, g):
-    """e += g * w: a neuron's error share for its inputs, with the weights before their update."""
-    for i in range(len(e)):
-        e[i] += g * w[i]
+def _propagate(e, ai, w, base, stride, n, g):
+    """e[ai + i] += g * w[base + stride*i]: a neuron's error share for its inputs."""
+    b, st, c = np.uint64(base), np.uint64(stride), np.uint64(ai)
+    if stride == 1:
+        for i in range(np.uint64(n)):
+            e[c + i] += g * w[b + i]
+    else:
+        for i in range(np.uint64(n)):
+            e[c + i] += g * w[b + st * i]
 
 
 @njit(nogil=True, cache=True)
@@ -347,10 +384,11 @@ def _sign(x):
 
 
 @njit(**_FAST)
-def _row_norm2(w):
+def _row_norm2(w, base, stride, n):
     s = np.float32(0.0)
-    for i in range(len(w)):
-        s += w[i] * w[i]
+    b, st = np.uint64(base), np.uint64(stride)
+    for i in range(np.uint64(n)):
+        s += w[b + st * i] * w[b + st * i]
     return s
 
 
@@ -393,7 +431,7 @@ def _backprop(units, mults, w_off, b_off, act, weights, biases, w_eg2, w_edx2, b
                             has_mom, r, m)
                 sum_g2 = 0.0
             if check_w2:
-                s = _row_norm2(weights[base:base + mult * n_in:mult])
+                s = _row_norm2(weights, base, mult, n_in)
                 if s > max_w2:
                     scale = np.float32(np.sqrt(max_w2 / s))
                     for i in range(n_in):
