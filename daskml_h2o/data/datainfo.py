@@ -36,14 +36,14 @@ _INT_MAX = 2147483647
 # ------------------------------------------------------------------ the reduction pass
 
 def _chunk_moments(chunk, enum_cols, n_levels, weighted):
-    """Per column: [sum w, weighted mean, weighted M2, min, max, NA count, non-zero count] plus
+    """Per column: [sum w, weighted mean, weighted M2, min, max, NA/inf count, non-zero count] plus
     per-enum level counts (last slot = NA/unseen) and the response's moments."""
     X, w = chunk["X"], chunk["w"] if weighted else np.ones(chunk["n"])
     p = X.shape[1]
     out = np.zeros((p, 7))
     for j in range(p):
         x = X[:, j]
-        ok = ~np.isnan(x)
+        ok = np.isfinite(x)  # +-inf count as missing, as in the expansion
         xo, wo = x[ok], w[ok]
         sw = wo.sum()
         mean = (wo * xo).sum() / sw if sw > 0 else 0.0
@@ -242,7 +242,7 @@ class DataInfo:
     def has_na(self, X) -> np.ndarray:
         """Rows with any NA among the used predictors (missing_values_handling='Skip')."""
         used = np.concatenate([self.cat_src, self.tab_src, self.num_src]).astype(np.int64)
-        return np.isnan(X[:, used]).any(axis=1) if len(used) else np.zeros(X.shape[0], bool)
+        return (~np.isfinite(X[:, used])).any(axis=1) if len(used) else np.zeros(X.shape[0], bool)
 
     def response(self, y):
         return (np.asarray(y, np.float64) - self.resp_sub) * self.resp_mul
