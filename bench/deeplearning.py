@@ -40,7 +40,8 @@ SEED = 42
 # ---------------------------------------------------------------- data
 
 def mnist_data():
-    df = pd.read_csv(os.path.join(ROOT, "daskml_h2o", "datasets", "mnist_5k.csv.gz"))
+    df = pd.read_csv(os.path.join(ROOT, "daskml_h2o", "datasets", "mnist_5k.csv.gz"), header=None)
+    df.columns = [f"C{i + 1}" for i in range(df.shape[1])]  # H2O's names for a headerless file
     order = np.random.RandomState(SEED).permutation(len(df))
     cut = int(0.8 * len(df))
     train, test = df.iloc[order[:cut]].reset_index(drop=True), df.iloc[order[cut:]].reset_index(drop=True)

@@ -158,6 +158,7 @@ def test_reproducible_twice_is_bit_identical(h2o_session):
 
 def test_hogwild_matches_serial_accuracy(h2o_session):
     df = blobs(1200, seed=4, classes=3)
+    df.insert(0, "const", 1.0)  # dropped by ignore_const_cols: scoring must still line the columns up
     train, test = frame_of(df.iloc[:900], 4), frame_of(df.iloc[900:], 1)
     kw = dict(hidden=[16], epochs=5, seed=3, stopping_rounds=0)
     serial = H2ODeepLearningEstimator(reproducible=True, **kw).train(y="y", training_frame=train)
@@ -165,6 +166,7 @@ def test_hogwild_matches_serial_accuracy(h2o_session):
     e_serial = mpce(serial.model_performance(test))
     e_hog = mpce(hog.model_performance(test))
     assert e_serial < 0.25 and e_hog <= e_serial + 0.05
+    assert "const" not in serial._model.datainfo.coef_names
 
 
 def test_train_samples_per_iteration_modes(h2o_session):

@@ -187,7 +187,8 @@ def _expand(X, out, cat_src, cat_k, cat_off, skip_first, hash_m, hash_seed, num_
 class DataInfo:
     """Transform constants and layout of the expanded input vector (numpy / plain Python only)."""
 
-    columns: list                 # raw predictor names (layout order), after dropping ignored ones
+    columns: list                 # predictor names read (layout order, dropped ones left out); the
+                                  # matrices expand() takes hold exactly these columns in this order
     cat_names: list               # one-hot categoricals, decreasing cardinality
     cat_src: np.ndarray           # their raw column indices
     cat_k: np.ndarray             # training levels per one-hot categorical
@@ -310,7 +311,8 @@ def make_datainfo(layout, stats, transform="standardize", use_all_factor_levels=
     if int(max_categorical_features) < 1:
         raise ValueError(f"max_categorical_features={max_categorical_features} must be >= 1")
     cols = [c for c in layout.columns if c not in set(drop)]
-    index = {c: j for j, c in enumerate(layout.columns)}
+    index = {c: j for j, c in enumerate(layout.columns)}  # where the stats are
+    kept = {c: j for j, c in enumerate(cols)}  # where expand() reads: the kept columns only
     enums = [c for c in cols if layout.types[c] == "enum"]
     nums = [c for c in cols if layout.types[c] != "enum"]
     skip = 0 if use_all_factor_levels else 1
@@ -358,12 +360,13 @@ def make_datainfo(layout, stats, transform="standardize", use_all_factor_levels=
         resp_sub = stats["resp_mean"]
         resp_mul = 1.0 / stats["resp_sd"] if stats["resp_sd"] > 0 else 1.0
     return DataInfo(
-        columns=cols, cat_names=cat_names, cat_src=np.array([index[c] for c in cat_names], np.int64),
+        columns=cols, cat_names=cat_names, cat_src=np.array([kept[c] for c in cat_names], np.int64),
         cat_k=cat_k, cat_off=cat_off, use_all_factor_levels=bool(use_all_factor_levels), hash_m=hash_m,
         hash_seed=int(hash_seed) & 0xFFFFFFFF, tab_names=tab_names,
-        tab_src=np.array([index[c] for c in tab_names], np.int64),
+        tab_src=np.array([kept[c] for c in tab_names], np.int64),
         tab_k=np.array([len(layout.domains[c]) for c in tab_names], np.int64),
         tab_rows=np.array(rows[:-1], np.int64), tab_pos=np.array(pos, np.int64), tab_vals=tab_vals,
-        tab_coef_names=tab_coef, num_names=nums, num_src=j_num, num_sub=np.asarray(sub, np.float64),
+        tab_coef_names=tab_coef, num_names=nums, num_src=np.array([kept[c] for c in nums], np.int64),
+        num_sub=np.asarray(sub, np.float64),
         num_mul=np.asarray(mul, np.float64), num_mean=np.asarray(mean, np.float64), transform=transform,
         resp_sub=float(resp_sub), resp_mul=float(resp_mul), coef_names=coef + tab_coef + nums)

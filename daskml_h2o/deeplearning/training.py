@@ -142,8 +142,8 @@ def _class_factors(p, counts):
     return s
 
 
-def _prepare_chunk(chunk, row_start, dinfo, kind, skip_na, factors, seed, use_weights):
-    X, y, w = chunk["X"], chunk["y"], chunk["w"]
+def _prepare_chunk(chunk, row_start, dinfo, keep_cols, kind, skip_na, factors, seed, use_weights):
+    X, y, w = chunk["X"][:, keep_cols], chunk["y"], chunk["w"]
     keep = w > 0
     if skip_na:
         keep &= ~dinfo.has_na(X)
@@ -166,7 +166,7 @@ def _prepare_chunk(chunk, row_start, dinfo, kind, skip_na, factors, seed, use_we
     return {"X": Xe, "y": yn, "w": w[idx] if use_weights else None, "offset": off, "n": int(len(idx))}
 
 
-def _scoring_chunk(chunk, row_start, dinfo, rate, seed):
+def _scoring_chunk(chunk, row_start, dinfo, keep_cols, rate, seed):
     """Rows kept with probability `rate` (at least one per non-empty chunk), scoring transform."""
     n = chunk["n"]
     if rate >= 1.0:
@@ -177,7 +177,7 @@ def _scoring_chunk(chunk, row_start, dinfo, rate, seed):
         if len(idx) == 0 and n:
             idx = np.array([int(np.argmin(u))])
     off = None if chunk["offset"] is None else chunk["offset"][idx]
-    return {"X": dinfo.expand(chunk["X"][idx], training=False), "y": chunk["y"][idx], "w": chunk["w"][idx],
+    return {"X": dinfo.expand(chunk["X"][idx][:, keep_cols], training=False), "y": chunk["y"][idx], "w": chunk["w"][idx],
             "offset": off, "n": int(len(idx))}
 
 
@@ -227,8 +227,9 @@ def prepare_data(p, spec) -> DLData:
         factors = _class_factors(p, spec.response_summary["class_counts"])
     skip = mangle(p["missing_values_handling"]) == "skip"
     starts = row_starts(raw)
+    keep_cols = np.array([layout.columns.index(c) for c in dinfo.columns], np.int64)
     futures = parallel.map_chunks(_prepare_chunk, raw, starts,
-                                  args=(dinfo, spec.kind, skip, factors, int(p["seed"]),
+                                  args=(dinfo, keep_cols, spec.kind, skip, factors, int(p["seed"]),
                                         spec.weights_column is not None), name="dl-expand")
     counts = parallel.gather(parallel.map_chunks(_chunk_n, futures, name="dl-rows"))
     chunks = parallel.ChunkSet(futures, [int(c) for c in counts])
@@ -237,12 +238,12 @@ def prepare_data(p, spec) -> DLData:
         raise ValueError("No rows left in the dataset after filtering out rows with missing values. Ignore "
                          "columns with many NAs or set missing_values_handling to 'MeanImputation'.")
     rate = _sample_rate(p["score_training_samples"], raw.total_rows)
-    scoring = _scoring_set(raw, starts, dinfo, rate, int(p["seed"]), "dl-score-train")
+    scoring = _scoring_set(raw, starts, dinfo, keep_cols, rate, int(p["seed"]), "dl-score-train")
     valid = None
     if spec.validation_frame is not None:
         vraw = persist_training_chunks(spec.validation_frame, layout, name="dl-valid")
         vrate = _sample_rate(p["score_validation_samples"], vraw.total_rows)
-        valid = _scoring_set(vraw, row_starts(vraw), dinfo, vrate, int(p["seed"]) + 1, "dl-score-valid")
+        valid = _scoring_set(vraw, row_starts(vraw), dinfo, keep_cols, vrate, int(p["seed"]) + 1, "dl-score-valid")
         vraw.release()
     if factors is not None:
         stats["balance_factors"] = factors
@@ -250,8 +251,8 @@ def prepare_data(p, spec) -> DLData:
     return DLData(layout, dinfo, chunks, stats, N, scoring, valid)
 
 
-def _scoring_set(raw, starts, dinfo, rate, seed, name):
-    futures = parallel.map_chunks(_scoring_chunk, raw, starts, args=(dinfo, rate, seed), name=name)
+def _scoring_set(raw, starts, dinfo, keep_cols, rate, seed, name):
+    futures = parallel.map_chunks(_scoring_chunk, raw, starts, args=(dinfo, keep_cols, rate, seed), name=name)
     counts = parallel.gather(parallel.map_chunks(_chunk_n, futures, name=name + "-rows"))
     return parallel.ChunkSet(futures, [int(c) for c in counts])
 
@@ -397,12 +398,14 @@ class Iterations:
         P = len(groups)
         N = data.N
         nrows = data.chunks.nrows
-        share = tspi / N / (P if self.p["replicate_training_data"] and P > 1 and not self.p["reproducible"] else 1)
+        # replicated data: every worker samples its share from all chunks, with its own stream
+        share = tspi / N / (P if self.replicated else 1)
         arg = parallel.scatter(state) if P > 1 else state
         futures = []
         for g, (worker, idx, threads) in enumerate(groups):
             samples = [share * nrows[i] for i in idx]
-            seeds = [_chunk_seed(self.p["seed"] + g * 7_777_777 * (P > 1 and self.replicated), i) for i in idx]
+            base_seed = self.p["seed"] + (7_777_777 * g if self.replicated else 0)
+            seeds = [_chunk_seed(base_seed, i) for i in idx]
             kwargs = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
             futures.append(self.client.submit(_train_task, arg, [data.chunks.futures[i] for i in idx], samples,
                                               seeds, iteration, self.params, threads, pure=False,
@@ -437,7 +440,7 @@ def _train(est, spec, p, data, started):
         model_dist = prior * data.stats["balance_factors"]
         model_dist = model_dist / model_dist.sum()
     scorer = DLScorer(data.layout, kind, data.dinfo, state, p["distribution_key"],
-                      _LOSS_NAMES.get(p["loss_key"], "Automatic"), p, prior, model_dist)
+                      _LOSS_NAMES.get(p["loss_key"], "Automatic"), _scalar_params(p), prior, model_dist)
     est._model = scorer
     loop = Iterations(p, data, params)
     N = data.N
@@ -471,6 +474,11 @@ def _train(est, spec, p, data, started):
     if p["variable_importances"]:
         scorer.varimp = _importances(state, data)
     est._actual.update({"epochs": state.samples / N, "train_samples_per_iteration": int(tspi)})
+
+
+def _scalar_params(p):
+    """The numeric settings the scorer reports and scores with (no frames or models inside)."""
+    return {k: v for k, v in p.items() if isinstance(v, (bool, int, float, str)) or v is None}
 
 
 def _importances(state, data):
