@@ -81,7 +81,7 @@ def test_booklet_mnist_trial_run(h2o_session):
     hist = model.scoring_history()
     # chance is 0.9; H2O 3.46 ends this heavily regularised trial run at 0.45-0.51 on this sample
     err = hist["validation_classification_error"].iloc[-1]
-    assert err < 0.8 and err < hist["validation_classification_error"].iloc[1]
+    assert err < 0.6 and err < hist["validation_classification_error"].iloc[1]
     assert model.logloss(valid=True) < 2.2
     pred = model.predict(test)
     assert pred.names[:3] == ["predict", "p0", "p1"]

@@ -190,18 +190,13 @@ def splitmix_uniforms(seed, n):
 
 
 def row_masks(spec, seed, sample_index):
-    """The per-row dropout draws the kernel makes (input first, then each hidden layer that drops)."""
+    """The per-row dropout draws the kernel makes: the input's first, then one hidden stream that
+    every hidden layer starts again from (H2O seeds all hidden layers alike)."""
     n_in = spec.units[0] if spec.input_dropout_ratio > 0 else 0
-    sizes = [spec.units[l + 1] for l, r in enumerate(spec.hidden_dropout_ratios) if r > 0]
-    u = splitmix_uniforms(K.row_seed(seed, sample_index), n_in + sum(sizes))
+    u = splitmix_uniforms(K.row_seed(seed, sample_index), n_in + max(spec.units[1:-1], default=0))
     in_drop = u[:n_in] < spec.input_dropout_ratio if n_in else None
-    keep, pos = [], n_in
-    for l, r in enumerate(spec.hidden_dropout_ratios):
-        if r > 0:
-            keep.append(u[pos:pos + spec.units[l + 1]] >= r)
-            pos += spec.units[l + 1]
-        else:
-            keep.append(np.ones(spec.units[l + 1], bool))
+    keep = [u[n_in:n_in + spec.units[l + 1]] >= r if r > 0 else np.ones(spec.units[l + 1], bool)
+            for l, r in enumerate(spec.hidden_dropout_ratios)]
     return in_drop, keep
 
 
@@ -543,6 +538,12 @@ def test_dropout_masks_follow_the_row_stream(act):
     if act == "TanhWithDropout":  # dropped Tanh units still learn (a=0 -> g=e)
         dropped = ~keep[0]
         assert np.all(np.abs(gb[0][dropped]) > 0)
+
+
+def test_equal_hidden_layers_share_their_dropout_mask():
+    spec = N.make_spec(3, [16, 16, 8], 2, "RectifierWithDropout")
+    _, keep = row_masks(spec, 9, 4)
+    assert np.array_equal(keep[0], keep[1]) and np.array_equal(keep[2], keep[0][:8])
 
 
 def test_dropout_rates_statistics():

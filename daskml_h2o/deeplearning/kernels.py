@@ -233,15 +233,21 @@ def _offsets(units):
 
 @njit(nogil=True, cache=True)
 def _draw_masks(units, drop, input_ratio, a, a_off, keep, seed):
-    """Input dropout (zero the unit when u < ratio) and hidden keep-bits from one per-row stream."""
+    """Input dropout (zero the unit when u < ratio) and hidden keep-bits from one per-row stream.
+
+    Every hidden layer restarts the same hidden stream, as H2O seeds each layer's dropout with
+    the same per-row seed: layers of equal size drop the same units. This correlation matters
+    for how fast dropout nets learn (H2O's MNIST trial run reaches its error only with it)."""
     state = np.uint64(seed)
     if input_ratio > 0.0:
         for i in range(units[0]):
             state, u = _splitmix_next(state)
             if u < input_ratio:
                 a[i] = 0.0
+    hidden_start = state
     for l in range(len(units) - 2):
         if drop[l] > 0.0:
+            state = hidden_start
             for j in range(units[l + 1]):
                 state, u = _splitmix_next(state)
                 keep[a_off[l + 1] + j] = 1 if u >= drop[l] else 0

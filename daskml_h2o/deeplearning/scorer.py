@@ -77,7 +77,8 @@ class DLScorer:
 
 
 def layer_statistics(state, params):
-    """Per weight layer: (mean_rate, rate_rms, momentum, mean_w, w_rms, mean_b, b_rms) (spec §10.5)."""
+    """Per weight layer: (mean_rate, rate_rms, momentum, mean_w, w_rms, mean_b, b_rms) (spec §10.5);
+    the rms columns are standard deviations, as H2O reports them."""
     spec = state.spec
     rows = []
     eps = params.get("epsilon", 1e-8)
@@ -89,7 +90,7 @@ def layer_statistics(state, params):
             eg2 = state.w_eg2[o[l]:o[l + 1]].astype(np.float64)
             edx2 = state.w_edx2[o[l]:o[l + 1]].astype(np.float64)
             rate = np.sqrt((edx2 + eps) / (eg2 + eps))
-            mean_rate, rate_rms, mom = rate.mean(), np.sqrt(np.mean(rate * rate)), 0.0
+            mean_rate, rate_rms, mom = rate.mean(), rate.std(), 0.0
         else:
             n = state.samples
             mean_rate = params["rate"] * params["rate_decay"] ** l / (1.0 + params["rate_annealing"] * n)
@@ -97,7 +98,8 @@ def layer_statistics(state, params):
             ramp = params["momentum_ramp"]
             mom = (params["momentum_start"] + (params["momentum_stable"] - params["momentum_start"]) * n / ramp
                    if n < ramp else params["momentum_stable"])
-        rows.append((mean_rate, rate_rms, mom, W.mean(), np.sqrt(np.mean(W * W)), b.mean(), np.sqrt(np.mean(b * b))))
+        # H2O's "*_rms" columns are the spread around the mean (standard deviations)
+        rows.append((mean_rate, rate_rms, mom, W.mean(), W.std(), b.mean(), b.std()))
     return rows
 
 
