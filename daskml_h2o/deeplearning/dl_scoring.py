@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import dask
 import numpy as np
 
 from daskml_h2o import parallel
@@ -29,24 +30,41 @@ def _column(chunk, name):
     return chunk[name]
 
 
+# Scoring sets up to this many rows come back to the driver and their metrics are reduced there
+# with dask's synchronous scheduler: a few MB, and no scheduler round trips per metric pass.
+_LOCAL_SCORING_ROWS = 1_000_000
+
+
+def _scored_chunk(chunk, scorer, state):
+    return _predict_chunk(chunk, scorer, state), chunk["y"], chunk["w"]
+
+
 def score_chunks(scorer, state, chunks, on, description):
     """Metrics of the network `state` on persisted scoring chunks (dask reductions)."""
+    if chunks.total_rows <= _LOCAL_SCORING_ROWS:
+        parts = parallel.gather(parallel.map_chunks(_scored_chunk, chunks, args=(scorer, state),
+                                                    name="dl-score-local"))
+        preds, y, w = (np.concatenate([p[k] for p in parts]) for k in range(3))
+        with dask.config.set(scheduler="synchronous"):
+            return _metrics(scorer, preds, y, w, on, description)
     preds = parallel.map_chunks(_predict_chunk, chunks, args=(scorer, state), name="dl-score-predict")
     w = parallel.as_dask_array(parallel.map_chunks(_column, chunks, args=("w",), name="dl-score-w"), chunks.nrows)
-    if scorer.kind == "unsupervised":
-        err = parallel.as_dask_array(preds, chunks.nrows)
-        return compute_metrics("autoencoder", None, err, weights=w, algo="deeplearning", on=on,
-                               description=description)
-    ncols = None if scorer.kind == "regression" else len(scorer.response_domain)
+    ncols = None if scorer.kind in ("regression", "unsupervised") else len(scorer.response_domain)
     y = parallel.as_dask_array(parallel.map_chunks(_column, chunks, args=("y",), name="dl-score-y"), chunks.nrows)
+    return _metrics(scorer, parallel.as_dask_array(preds, chunks.nrows, ncols), y, w, on, description)
+
+
+def _metrics(scorer, preds, y, w, on, description):
+    if scorer.kind == "unsupervised":
+        return compute_metrics("autoencoder", None, preds, weights=w, algo="deeplearning", on=on,
+                               description=description)
     options = {}
     if scorer.kind == "regression":
         dist = scorer.distribution
         options = {"distribution": dist, "tweedie_power": scorer.params["tweedie_power"],
                    "quantile_alpha": scorer.params["quantile_alpha"], "huber_alpha": scorer.params["huber_alpha"]}
-    return compute_metrics(scorer.kind, y, parallel.as_dask_array(preds, chunks.nrows, ncols), weights=w,
-                           domain=scorer.response_domain, algo="deeplearning", on=on, description=description,
-                           **options)
+    return compute_metrics(scorer.kind, y, preds, weights=w, domain=scorer.response_domain, algo="deeplearning",
+                           on=on, description=description, **options)
 
 
 class ScoringSchedule:
@@ -122,7 +140,8 @@ class ScoringSchedule:
         self.values.append(value)
         loss = (1.0 - value if self.metric in ("auc", "aucpr") else -value) if self.more_is_better else value
         self.last_loss = loss
-        if iteration > 0 and np.isfinite(loss) and (self.best is None or loss < self.best[0]):
+        # the untrained autoencoder scored at iteration 0 is a candidate too, as in H2O
+        if np.isfinite(loss) and (self.best is None or loss < self.best[0]):
             self.best = (loss, state.copy(), iteration, epochs, dict(self.est._metrics))
         self.last_start, self.last_duration = start, time.monotonic() - start
         return self._stop_verdict(train)

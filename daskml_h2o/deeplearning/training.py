@@ -11,6 +11,7 @@ every chunk can be rebuilt from the frame.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -401,6 +402,12 @@ class Iterations:
         # replicated data: every worker samples its share from all chunks, with its own stream
         share = tspi / N / (P if self.replicated else 1)
         arg = parallel.scatter(state) if P > 1 else state
+        params = self.params
+        # H2O shuffles on its own when every iteration is one full pass over one chunk (or over
+        # every replica), since rows would otherwise come in the same order each time
+        if not params.shuffle_training_data and ((tspi == N and len(nrows) == 1) or
+                                                 (self.replicated and tspi == P * N)):
+            params = dataclasses.replace(params, shuffle_training_data=True)
         futures = []
         for g, (worker, idx, threads) in enumerate(groups):
             samples = [share * nrows[i] for i in idx]
@@ -408,7 +415,7 @@ class Iterations:
             seeds = [_chunk_seed(base_seed, i) for i in idx]
             kwargs = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
             futures.append(self.client.submit(_train_task, arg, [data.chunks.futures[i] for i in idx], samples,
-                                              seeds, iteration, self.params, threads, pure=False,
+                                              seeds, iteration, params, threads, pure=False,
                                               key=f"dl-iter{iteration}-g{g}-{parallel._token()}", **kwargs))
         new, n, secs = parallel.gather(parallel.tree_reduce(_combine, futures, name=f"dl-iter{iteration}-avg"))
         new.samples = state.samples + n
