@@ -93,10 +93,11 @@ def _train_params(p, output_code):
         shuffle_training_data=bool(p["shuffle_training_data"]))
 
 
-def samples_per_iteration(p, N, P, seconds_per_row):
-    """Rows per iteration for train_samples_per_iteration (spec §9.1); P = training workers."""
+def samples_per_iteration(p, N, P, seconds_per_row, replicated=False):
+    """Rows per iteration for train_samples_per_iteration (spec §9.1); P = training workers,
+    `replicated`: every worker holds all rows."""
     tspi, epochs = int(p["train_samples_per_iteration"]), float(p["epochs"])
-    replicated = P > 1 and p["replicate_training_data"]
+    replicated = replicated and P > 1
     if tspi == 0 or (tspi == -1 and not replicated):
         return N
     if tspi == -1:
@@ -340,6 +341,11 @@ def _combine(*results):
     return avg, sum(n for _, n, _ in results), max(t for _, _, t in results)
 
 
+def _hosts(nthreads) -> int:
+    from urllib.parse import urlparse
+    return len({urlparse(addr).hostname for addr in nthreads})
+
+
 def _chunk_seed(seed, index):
     return (int(seed) * 1_000_003 + 7 * index + 0x5DEECE66D) % (1 << 62)
 
@@ -364,7 +370,8 @@ class Iterations:
         if len(nthreads) == 1 or self.p["single_node_mode"]:
             w = next(iter(nthreads))
             return [(w, list(range(n)), nthreads[w])]
-        if self.p["replicate_training_data"]:
+        if self.p["replicate_training_data"] and _hosts(nthreads) > 1:
+            # H2O replicates per node; worker processes of one host would only multiply memory
             if not self.replicated:
                 self.client.replicate(chunks.futures)
                 self.replicated = True
@@ -451,10 +458,12 @@ def _train(est, spec, p, data, started):
     est._model = scorer
     loop = Iterations(p, data, params)
     N = data.N
-    P = 1 if p["reproducible"] else max(1, len(loop.client.nthreads()))
-    threads = sum(loop.client.nthreads().values()) or 1
+    nthreads = loop.client.nthreads()
+    P = 1 if p["reproducible"] or p["single_node_mode"] else max(1, len(nthreads))
+    replicated = P > 1 and p["replicate_training_data"] and _hosts(nthreads) > 1
+    threads = sum(nthreads.values()) or 1
     model_size = state.spec.n_weights + state.spec.n_biases
-    tspi = samples_per_iteration(p, N, P, _ESTIMATED_SECONDS_PER_WEIGHT * model_size / threads)
+    tspi = samples_per_iteration(p, N, P, _ESTIMATED_SECONDS_PER_WEIGHT * model_size / threads, replicated)
     schedule = ScoringSchedule(est, spec, p, data, scorer, started)
     budget = spec.max_runtime_secs or p["max_runtime_secs"]
     iteration = 0
