@@ -67,6 +67,18 @@ def _metrics(scorer, preds, y, w, on, description):
                            on=on, description=description, **options)
 
 
+def _model_loss(metrics, metric, kind):
+    """H2O's Model.loss() that picks the best model, in float32: AUC and AUCPR count as
+    1 - value, lift_top_group as it is (as H2O does), RMSE falls back to the default metric."""
+    if metric in ("auc", "aucpr"):
+        value = 1.0 - metric_value(metrics, metric)
+    elif metric == "rmse":
+        value = metric_value(metrics, {"autoencoder": "mse", "regression": "deviance"}.get(kind, "logloss"))
+    else:
+        value = metric_value(metrics, metric)
+    return float(np.float32(value))
+
+
 class ScoringSchedule:
     """When to score, the history rows, the stopping rules and the best model so far."""
 
@@ -138,7 +150,7 @@ class ScoringSchedule:
         self.history.append(row)
         value = metric_value(watched, self.metric)
         self.values.append(value)
-        loss = (1.0 - value if self.metric in ("auc", "aucpr") else -value) if self.more_is_better else value
+        loss = _model_loss(watched, self.metric, self.kind)
         self.last_loss = loss
         # the untrained autoencoder scored at iteration 0 is a candidate too, as in H2O
         if np.isfinite(loss) and (self.best is None or loss < self.best[0]):
