@@ -181,7 +181,7 @@ def test_train_samples_per_iteration_modes(h2o_session):
     auto = H2ODeepLearningEstimator(**{**FAST, "epochs": 2.5})
     auto.train(y="y", training_frame=fr)
     assert auto._actual["train_samples_per_iteration"] == 50  # floor(epochs*N/10) on one worker
-    assert auto._actual["epochs"] >= 2.5
+    assert auto.scoring_history()["epochs"].iloc[-1] >= 2.5
 
 
 # ------------------------------------------------------------------ losses, distributions, options

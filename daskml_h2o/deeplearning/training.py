@@ -489,7 +489,7 @@ def _train(est, spec, p, data, started):
     scorer.training_samples = int(state.samples)
     if p["variable_importances"]:
         scorer.varimp = _importances(state, data)
-    est._actual.update({"epochs": state.samples / N, "train_samples_per_iteration": int(tspi)})
+    est._actual["train_samples_per_iteration"] = int(tspi)  # the resolved rows per iteration
 
 
 def _scalar_params(p):
