@@ -389,3 +389,19 @@ def test_worker_lost_mid_fit_still_trains(tmp_path):
             assert e_lost <= e_clean + 0.05
         finally:
             h2o.shutdown()
+
+
+def test_no_hidden_layer_and_deepfeatures_checks(h2o_session):
+    fr = frame_of(blobs(200, seed=13))
+    m = H2ODeepLearningEstimator(hidden=[], epochs=40, seed=1, stopping_rounds=0)
+    m.train(y="y", training_frame=fr)
+    assert m._model.state.spec.units == (4, 2)
+    assert mpce(m.model_performance(fr)) < 0.25  # Bayes error of these blobs: 0.15
+    assert len(m.varimp()) == 4
+    with pytest.raises(ValueError, match="hidden layer index"):
+        m.deepfeatures(fr, 0)
+    sup = H2ODeepLearningEstimator(hidden=[5, 3], epochs=1, seed=1).train(y="y", training_frame=fr)
+    feats = sup.deepfeatures(fr, 0).as_data_frame()
+    assert list(feats.columns) == [f"DF.L1.C{j + 1}" for j in range(5)] and (feats.to_numpy() >= 0).all()
+    with pytest.raises(H2OValueError, match="autoencoder"):
+        sup.anomaly(fr)
