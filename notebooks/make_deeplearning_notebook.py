@@ -14,8 +14,9 @@ CELLS = [
     ("md", """# Deep Learning with daskml_h2o
 
 The Python examples of H2O's *Deep Learning with H2O* booklet, run on Dask with `import daskml_h2o as h2o`.
-Only the data paths changed: the MNIST example uses the 5,000-row sample that ships with the package,
-the ECG example synthetic heartbeats of the same shape as the booklet's files."""),
+Only the data paths changed (and a `seed` so that the walk-through reads the same every run): the
+MNIST example uses the 5,000-row sample that ships with the package, the ECG example synthetic
+heartbeats of the same shape as the booklet's files."""),
     ("code", """import importlib.util, os, sys
 if importlib.util.find_spec("daskml_h2o") is None:  # running from a source checkout
     sys.path.insert(0, os.path.abspath(".."))
@@ -32,7 +33,7 @@ iris.to_csv("iris_wheader.csv", index=False)   # the booklet's iris_wheader.csv
 
 train = h2o.import_file("iris_wheader.csv")
 splits = train.split_frame(ratios=[0.75], seed=1234)
-dl = H2ODeepLearningEstimator(distribution="quantile", quantile_alpha=0.8)
+dl = H2ODeepLearningEstimator(distribution="quantile", quantile_alpha=0.8, seed=1)
 dl.train(x=range(0, 2), y="petal_len", training_frame=splits[0])
 print(dl.predict(splits[1]))"""),
     ("md", """## 6 MNIST digit classification
@@ -55,7 +56,8 @@ model = H2ODeepLearningEstimator(
     input_dropout_ratio=0.2,
     sparse=True,
     l1=1e-5,
-    epochs=10)
+    epochs=10,
+    seed=1)
 model.train(x=x, y=y, training_frame=train, validation_frame=test)"""),
     ("md", """### 6.2.2 Extracting and handling the results"""),
     ("code", """model.params["activation"]"""),
@@ -74,7 +76,8 @@ pred.head()"""),
     sparse=True,
     l1=1e-5,
     epochs=10,
-    variable_importances=True)
+    variable_importances=True,
+    seed=1)
 model_vi.train(x=x, y=y, training_frame=train, validation_frame=test)
 model_vi.varimp(use_pandas=True).head(10)"""),
     ("md", """The scoring history has H2O's columns; cross-validation (`nfolds`), grid search and checkpoint
@@ -103,7 +106,8 @@ test_ecg = h2o.import_file("ecg_discord_test.csv", header=-1, sep=",")"""),
     hidden=[50, 50, 50],
     sparse=True,
     l1=1e-4,
-    epochs=100)
+    epochs=100,
+    seed=1)
 anomaly_model.train(x=train_ecg.names, training_frame=train_ecg)
 
 recon_error = anomaly_model.anomaly(test_ecg)
@@ -113,9 +117,11 @@ print("three largest reconstruction errors at rows", sorted(errors.nlargest(3).i
     ("code", """test_recon = anomaly_model.predict(test_ecg)
 test_recon.head()"""),
     ("md", """### 7.2.2 Unsupervised pretraining with supervised fine-tuning"""),
-    ("code", """ae = H2OAutoEncoderEstimator(hidden=[32], epochs=2, seed=1)
+    ("md", """A Tanh autoencoder: with Rectifier units the reconstruction layer is a Rectifier too and its
+error is applied without the derivative (as in H2O), which lets a Rectifier autoencoder blow up."""),
+    ("code", """ae = H2OAutoEncoderEstimator(activation="Tanh", hidden=[32], epochs=2, seed=1)
 ae.train(x=x, training_frame=train)
-fine = H2ODeepLearningEstimator(pretrained_autoencoder=ae, hidden=[32], epochs=3, seed=1)
+fine = H2ODeepLearningEstimator(pretrained_autoencoder=ae, activation="Tanh", hidden=[32], epochs=3, seed=1)
 fine.train(x=x, y=y, training_frame=train, validation_frame=test)
 fine.mse(valid=True)"""),
     ("code", """for f in ("iris_wheader.csv", "ecg_discord_train.csv", "ecg_discord_test.csv"):
