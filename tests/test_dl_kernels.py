@@ -176,11 +176,26 @@ def kernel_grads(state, x, y, code, **kw):
             [state.b(l) - new.b(l) for l in range(L)])
 
 
+def splitmix_uniforms(seed, n):
+    """Reference splitmix64 stream (pure Python integers): the kernel's per-row uniforms."""
+    mask, state, out = (1 << 64) - 1, int(seed) & ((1 << 64) - 1), []
+    for _ in range(n):
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        z ^= z >> 31
+        out.append((z >> 11) / 2.0 ** 53)
+    return np.array(out)
+
+
 def row_masks(spec, seed, sample_index):
-    """The per-row dropout draws the kernel makes (input first, then each hidden layer)."""
-    rs = np.random.RandomState(K.row_seed(seed, sample_index))
-    in_drop = rs.random_sample(spec.units[0]) < spec.input_dropout_ratio if spec.input_dropout_ratio > 0 else None
-    keep = [rs.random_sample(spec.units[l + 1]) >= r if r > 0 else np.ones(spec.units[l + 1], bool)
+    """The per-row dropout draws the kernel makes: the input's first, then one hidden stream that
+    every hidden layer starts again from (H2O seeds all hidden layers alike)."""
+    n_in = spec.units[0] if spec.input_dropout_ratio > 0 else 0
+    u = splitmix_uniforms(K.row_seed(seed, sample_index), n_in + max(spec.units[1:-1], default=0))
+    in_drop = u[:n_in] < spec.input_dropout_ratio if n_in else None
+    keep = [u[n_in:n_in + spec.units[l + 1]] >= r if r > 0 else np.ones(spec.units[l + 1], bool)
             for l, r in enumerate(spec.hidden_dropout_ratios)]
     return in_drop, keep
 
@@ -525,6 +540,12 @@ def test_dropout_masks_follow_the_row_stream(act):
         assert np.all(np.abs(gb[0][dropped]) > 0)
 
 
+def test_equal_hidden_layers_share_their_dropout_mask():
+    spec = N.make_spec(3, [16, 16, 8], 2, "RectifierWithDropout")
+    _, keep = row_masks(spec, 9, 4)
+    assert np.array_equal(keep[0], keep[1]) and np.array_equal(keep[2], keep[0][:8])
+
+
 def test_dropout_rates_statistics():
     spec = N.make_spec(200, [300], 2, "TanhWithDropout", input_dropout_ratio=0.2, hidden_dropout_ratios=[0.6])
     drops_in, drops_h = [], []
@@ -533,6 +554,10 @@ def test_dropout_rates_statistics():
         drops_in.append(i.mean())
         drops_h.append(1 - h[0].mean())
     assert abs(np.mean(drops_in) - 0.2) < 0.02 and abs(np.mean(drops_h) - 0.6) < 0.02
+
+
+def test_uniform_stream_matches_reference():
+    np.testing.assert_array_equal(K.uniform_stream(12345, 50), splitmix_uniforms(12345, 50))
 
 
 def test_row_seed_same_without_jit():

@@ -70,6 +70,33 @@ def neg_half_gradient(code, t, f, alpha, power, delta):
     return np.nan
 
 
+# Row loops run with fastmath: sums may be reassociated (rounding-level differences only); no
+# NaN/inf tricks are relied on, the stability guard looks at the stored buffers instead.
+# error_model="numpy" drops Python's zero-division checks, which would block SIMD.
+_FAST = dict(nogil=True, cache=True, fastmath=True, error_model="numpy")
+_FLOAT_MAX = 3.4028235e38
+
+
+@njit(nogil=True, cache=True)
+def uniform_stream(seed, n):
+    """n uniforms in [0, 1) of a splitmix64 stream started at `seed` (the per-row dropout draws)."""
+    out = np.empty(n, np.float64)
+    state = np.uint64(seed)
+    for i in range(n):
+        state, out[i] = _splitmix_next(state)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _splitmix_next(state):
+    state = state + np.uint64(0x9E3779B97F4A7C15)
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return state, np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
 @njit(nogil=True, cache=True)
 def _activate(act, z):
     if act == ACT_TANH:
@@ -79,27 +106,70 @@ def _activate(act, z):
     return z
 
 
-@njit(nogil=True, cache=True)
-def _dot(weights, base, stride, a, ai, n, sparse):
+# Hot loops index with unsigned integers: numba then drops its negative-index wrap-around
+# code, which otherwise keeps LLVM from vectorising (and array views cost a refcount each).
+
+@njit(**_FAST)
+def _dot_dense(w, base, stride, a, ai, n):
+    """sum_i w[base + stride*i] * a[ai + i] (float64 sum of float32 weights)."""
     s = 0.0
-    if sparse:
-        for i in range(n):
-            x = a[ai + i]
-            if x != 0.0:
-                s += weights[base + stride * i] * x
+    b, c = np.uint64(base), np.uint64(ai)
+    if stride == 1:
+        for i in range(np.uint64(n)):
+            s += w[b + i] * a[c + i]
     else:
-        for i in range(n):
-            s += weights[base + stride * i] * a[ai + i]
+        st = np.uint64(stride)
+        for i in range(np.uint64(n)):
+            s += w[b + st * i] * a[c + i]
+    return s
+
+
+@njit(**_FAST)
+def _dot_active(w, base, stride, ids, vals, n_act):
+    """The same sum over the listed non-zero inputs only (indices `ids`, values `vals`)."""
+    s = 0.0
+    b, st = np.uint64(base), np.uint64(stride)
+    for t in range(np.uint64(n_act)):
+        s += w[b + st * np.uint64(ids[t])] * vals[t]
     return s
 
 
 @njit(nogil=True, cache=True)
+def _collect_active(a, ai, n, idx, io, xs):
+    """Number of non-zero entries of a[ai:ai+n]; when they are few enough for the sparse
+    forward pass (see _layer_forward), also their indices (idx[io:]) and values (xs[io:])."""
+    k = _count_nonzero(a, ai, n)
+    if 4 * k > n:
+        return k
+    k = 0
+    for i in range(n):
+        v = a[ai + i]
+        # branch-free append: always write, advance only past non-zeros
+        idx[io + k] = i
+        xs[io + k] = v
+        k += v != 0.0
+    return k
+
+
+@njit(**_FAST)
+def _count_nonzero(a, ai, n):
+    k = 0
+    c = np.uint64(ai)
+    for i in range(np.uint64(n)):
+        k += a[c + i] != 0.0
+    return k
+
+
+@njit(nogil=True, cache=True)
 def _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biases, a, a_off, win, keep,
-                   training, sparse):
-    """Fill layer l+1's activations from layer l's (dropped units: 0; Maxout: remember the winner)."""
+                   training, idx, xs, io, n_act):
+    """Fill layer l+1 from layer l (dropped units: 0; Maxout: remember the winner). The inputs'
+    non-zero entries are idx/xs[io:io+n_act]; zero inputs contribute nothing, so they are skipped
+    unless the layer is dense anyway."""
     n_in, n_out, m = units[l], units[l + 1], mults[l]
     ai, ao, wo, bo = a_off[l], a_off[l + 1], w_off[l], b_off[l]
     last = l == len(units) - 2
+    dense = 4 * n_act > n_in
     for j in range(n_out):
         win[ao + j] = 0
         if training and not last and drop[l] > 0.0 and keep[ao + j] == 0:
@@ -107,7 +177,12 @@ def _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biase
             continue
         best = 0.0
         for k in range(m):
-            s = _dot(weights, wo + m * j * n_in + k, m, a, ai, n_in, sparse) + biases[bo + m * j + k]
+            base = wo + m * j * n_in + k
+            if dense:
+                s = _dot_dense(weights, base, m, a, ai, n_in)
+            else:
+                s = _dot_active(weights, base, m, idx[io:], xs[io:], n_act)
+            s += biases[bo + m * j + k]
             if k == 0 or s > best:  # ties keep channel 0
                 best = s
                 win[ao + j] = k
@@ -136,13 +211,16 @@ def _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biase
 
 @njit(nogil=True, cache=True)
 def _forward(units, mults, w_off, b_off, drop, act, out, weights, biases, a, a_off, win, keep, training,
-             sparse, offset):
-    for l in range(len(units) - 1):
+             offset, idx, xs, io, n_act):
+    """All layers; io/n_act receive each layer's active input lists (used again by back-prop)."""
+    L = len(units) - 1
+    for l in range(L):
+        n_act[l] = _collect_active(a, a_off[l], units[l], idx, io[l], xs)
         _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biases, a, a_off, win, keep,
-                       training, sparse)
+                       training, idx, xs, io[l], n_act[l])
     if out == OUT_LINEAR and offset > 0.0:
         # H2O adds an offset only when it is > 0 (spec §6.5); `offset` is already in network space
-        a[a_off[len(units) - 1]] += offset
+        a[a_off[L]] += offset
 
 
 @njit(nogil=True, cache=True)
@@ -155,16 +233,24 @@ def _offsets(units):
 
 @njit(nogil=True, cache=True)
 def _draw_masks(units, drop, input_ratio, a, a_off, keep, seed):
-    """Input dropout (zero the unit when u < ratio) and hidden keep-bits from one per-row stream."""
-    np.random.seed(seed)
+    """Input dropout (zero the unit when u < ratio) and hidden keep-bits from one per-row stream.
+
+    Every hidden layer restarts the same hidden stream, as H2O seeds each layer's dropout with
+    the same per-row seed: layers of equal size drop the same units. This correlation matters
+    for how fast dropout nets learn (H2O's MNIST trial run reaches its error only with it)."""
+    state = np.uint64(seed)
     if input_ratio > 0.0:
         for i in range(units[0]):
-            if np.random.random() < input_ratio:
+            state, u = _splitmix_next(state)
+            if u < input_ratio:
                 a[i] = 0.0
+    hidden_start = state
     for l in range(len(units) - 2):
         if drop[l] > 0.0:
+            state = hidden_start
             for j in range(units[l + 1]):
-                keep[a_off[l + 1] + j] = 1 if np.random.random() >= drop[l] else 0
+                state, u = _splitmix_next(state)
+                keep[a_off[l + 1] + j] = 1 if u >= drop[l] else 0
 
 
 @njit(nogil=True, cache=True)
@@ -211,32 +297,104 @@ def _update(value, grad, acc1, acc2, mom, idx, adaptive, nesterov, has_mom, rho,
     return value, r
 
 
-@njit(nogil=True, cache=True)
-def _adadelta_row(weights, eg2s, edx2s, e, a, ai, base, stride, n_in, g, propagate, fast, l1, l2, rho, eps):
-    """ADADELTA step of one neuron's incoming weights (spec §8.3); returns the sum of squared gradients."""
-    sum_g2 = 0.0
-    for i in range(n_in):
-        widx = base + stride * i
-        w = np.float64(weights[widx])
-        if propagate:
-            e[ai + i] += g * w
-        x = a[ai + i]
-        if fast and x == 0.0:
-            continue
-        grad = g * x
-        if l1 != 0.0:
-            grad += l1 * _sign(w)
-        if l2 != 0.0:
-            grad += l2 * w
+@njit(**_FAST)
+def _adadelta_row(w, eg2s, edx2s, base, x, ai, n, g, fast, l1, l2, rho, eps):
+    """ADADELTA step of one neuron's incoming weights w[base + i] (spec §8.3) in float32 (H2O
+    keeps weights and accumulators in float); inputs x[ai + i]. Returns the sum of grad^2 of the
+    updated weights; fast_mode leaves weights of zero inputs untouched. Branch-free, so it runs
+    as SIMD."""
+    rho32, eps32, omr = np.float32(rho), np.float32(eps), np.float32(1.0 - rho)
+    l1_32, l2_32, g32 = np.float32(l1), np.float32(l2), np.float32(g)
+    one, zero = np.float32(1.0), np.float32(0.0)
+    sum_g2 = np.float32(0.0)
+    b, c = np.uint64(base), np.uint64(ai)
+    for i in range(np.uint64(n)):
+        k = b + i
+        wi = w[k]
+        xi = x[c + i]
+        grad = g32 * xi + l1_32 * ((one if wi > zero else zero) - (one if wi < zero else zero)) + l2_32 * wi
         g2 = grad * grad
-        eg2 = rho * eg2s[widx] + (1.0 - rho) * g2
-        edx2 = np.float64(edx2s[widx])
-        rate2 = (edx2 + eps) / (eg2 + eps)
-        edx2s[widx] = rho * edx2 + (1.0 - rho) * rate2 * g2
-        eg2s[widx] = eg2
-        weights[widx] = w - np.sqrt(rate2) * grad
+        eg2 = rho32 * eg2s[k] + omr * g2
+        rate2 = (edx2s[k] + eps32) / (eg2 + eps32)
+        edx2 = rho32 * edx2s[k] + omr * rate2 * g2
+        neww = wi - np.sqrt(rate2) * grad
+        upd = (not fast) or xi != zero
+        eg2s[k] = eg2 if upd else eg2s[k]
+        edx2s[k] = edx2 if upd else edx2s[k]
+        w[k] = neww if upd else wi
+        sum_g2 += g2 if upd else zero
+    return np.float64(sum_g2)
+
+
+@njit(**_FAST)
+def _adadelta_row_plain(w, eg2s, edx2s, base, x, ai, n, g, fast, rho, eps):
+    """_adadelta_row without L1/L2 terms (the default): half the work per weight."""
+    rho32, eps32, omr = np.float32(rho), np.float32(eps), np.float32(1.0 - rho)
+    g32 = np.float32(g)
+    zero = np.float32(0.0)
+    sum_g2 = np.float32(0.0)
+    b, c = np.uint64(base), np.uint64(ai)
+    for i in range(np.uint64(n)):
+        k = b + i
+        wi = w[k]
+        xi = x[c + i]
+        grad = g32 * xi
+        g2 = grad * grad
+        eg2 = rho32 * eg2s[k] + omr * g2
+        rate2 = (edx2s[k] + eps32) / (eg2 + eps32)
+        edx2 = rho32 * edx2s[k] + omr * rate2 * g2
+        neww = wi - np.sqrt(rate2) * grad
+        upd = (not fast) or xi != zero
+        eg2s[k] = eg2 if upd else eg2s[k]
+        edx2s[k] = edx2 if upd else edx2s[k]
+        w[k] = neww if upd else wi
+        sum_g2 += g2 if upd else zero
+    return np.float64(sum_g2)
+
+
+@njit(nogil=True, cache=True)
+def _adadelta_strided(w, eg2s, edx2s, base, stride, x, ai, n, g, fast, l1, l2, rho, eps):
+    """The same step for Maxout's interleaved channels (weights w[base + stride*i])."""
+    sum_g2 = 0.0
+    for i in range(n):
+        k = base + stride * i
+        wi = np.float32(w[k])
+        xi = np.float32(x[ai + i])
+        if fast and xi == 0.0:
+            continue
+        grad = np.float32(g) * xi + np.float32(l1) * np.float32(_sign(wi)) + np.float32(l2) * wi
+        g2 = grad * grad
+        eg2 = np.float32(rho) * eg2s[k] + np.float32(1.0 - rho) * g2
+        rate2 = (edx2s[k] + np.float32(eps)) / (eg2 + np.float32(eps))
+        edx2s[k] = np.float32(rho) * edx2s[k] + np.float32(1.0 - rho) * rate2 * g2
+        eg2s[k] = eg2
+        w[k] = wi - np.sqrt(rate2) * grad
         sum_g2 += g2
     return sum_g2
+
+
+@njit(**_FAST)
+def _adadelta_neuron(weights, eg2s, edx2s, e, a32, ai, base, mult, n_in, g, propagate, fast, l1, l2, rho, eps):
+    """Error propagation to the inputs (weights before their update), then the update."""
+    if propagate:
+        _propagate(e, ai, weights, base, mult, n_in, g)
+    if mult == 1:
+        if l1 == 0.0 and l2 == 0.0:
+            return _adadelta_row_plain(weights, eg2s, edx2s, base, a32, ai, n_in, g, fast, rho, eps)
+        return _adadelta_row(weights, eg2s, edx2s, base, a32, ai, n_in, g, fast, l1, l2, rho, eps)
+    return _adadelta_strided(weights, eg2s, edx2s, base, mult, a32, ai, n_in, g, fast, l1, l2, rho, eps)
+
+
+@njit(**_FAST)
+def _propagate(e, ai, w, base, stride, n, g):
+    """e[ai + i] += g * w[base + stride*i]: a neuron's error share for its inputs."""
+    b, st, c = np.uint64(base), np.uint64(stride), np.uint64(ai)
+    if stride == 1:
+        for i in range(np.uint64(n)):
+            e[c + i] += g * w[b + i]
+    else:
+        for i in range(np.uint64(n)):
+            e[c + i] += g * w[b + st * i]
 
 
 @njit(nogil=True, cache=True)
@@ -259,19 +417,32 @@ def _sign(x):
     return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
 
 
+@njit(**_FAST)
+def _row_norm2(w, base, stride, n):
+    s = np.float32(0.0)
+    b, st = np.uint64(base), np.uint64(stride)
+    for i in range(np.uint64(n)):
+        s += w[b + st * i] * w[b + st * i]
+    return s
+
+
 @njit(nogil=True, cache=True)
 def _backprop(units, mults, w_off, b_off, act, weights, biases, w_eg2, w_edx2, b_eg2, b_edx2, w_mom, b_mom,
-              avg_act, h_off, a, a_off, win, e, icfg, fcfg, rates, m):
+              avg_act, h_off, a, a32, a_off, win, e, icfg, fcfg, rates, m):
     adaptive, nesterov, has_mom = icfg[I_ADAPTIVE] != 0, icfg[I_NESTEROV] != 0, icfg[I_HAS_MOMENTUM] != 0
     fast, shortcut = icfg[I_FAST_MODE] != 0, icfg[I_SHORTCUT] != 0
     rho, eps, l1, l2, max_w2 = fcfg[F_RHO], fcfg[F_EPSILON], fcfg[F_L1], fcfg[F_L2], fcfg[F_MAX_W2]
     beta, target_act = fcfg[F_SPARSITY_BETA], fcfg[F_AVERAGE_ACTIVATION]
+    # the default max_w2 (Float.MAX_VALUE) can only bind once a row norm overflows float32, i.e.
+    # on a model the stability guard rejects anyway: skip the norm pass then
+    check_w2 = max_w2 < _FLOAT_MAX
     L = len(units) - 1
     for l in range(L - 1, -1, -1):
         n_in, n_out, mult = units[l], units[l + 1], mults[l]
         ai, ao, wo, bo = a_off[l], a_off[l + 1], w_off[l], b_off[l]
         last = l == L - 1
         r = rates[l]
+        propagate = l > 0
         if l > 0:
             for i in range(n_in):
                 e[ai + i] = 0.0
@@ -287,21 +458,18 @@ def _backprop(units, mults, w_off, b_off, act, weights, biases, w_eg2, w_edx2, b
             k = win[ao + j]
             base = wo + mult * j * n_in + k
             if adaptive:
-                sum_g2 = _adadelta_row(weights, w_eg2, w_edx2, e, a, ai, base, mult, n_in, g, l > 0, fast,
-                                       l1, l2, rho, eps)
+                sum_g2 = _adadelta_neuron(weights, w_eg2, w_edx2, e, a32, ai, base, mult, n_in, g, propagate, fast,
+                                          l1, l2, rho, eps)
             else:
-                _manual_row(weights, w_mom, e, a, ai, base, mult, n_in, g, l > 0, fast, l1, l2,
-                            nesterov, has_mom, r, m)
+                _manual_row(weights, w_mom, e, a, ai, base, mult, n_in, g, propagate, fast, l1, l2, nesterov,
+                            has_mom, r, m)
                 sum_g2 = 0.0
-            if max_w2 < np.inf:
-                s = np.float32(0.0)
-                for i in range(n_in):
-                    wv = weights[wo + mult * (j * n_in + i) + k]
-                    s += wv * wv
+            if check_w2:
+                s = _row_norm2(weights, base, mult, n_in)
                 if s > max_w2:
-                    scale = np.sqrt(max_w2 / s)
+                    scale = np.float32(np.sqrt(max_w2 / s))
                     for i in range(n_in):
-                        widx = wo + mult * (j * n_in + i) + k
+                        widx = base + mult * i
                         weights[widx] = weights[widx] * scale
             bidx = bo + mult * j + k
             bv = biases[bidx]
@@ -355,6 +523,7 @@ def train_rows(units, mults, w_off, b_off, drop, act, out, input_ratio,
     a_off = _offsets(units)
     total = a_off[L + 1]
     a = np.zeros(total, np.float64)
+    a32 = np.zeros(total, np.float32)
     e = np.zeros(total, np.float64)
     win = np.zeros(total, np.int64)
     keep = np.ones(total, np.uint8)
@@ -362,6 +531,11 @@ def train_rows(units, mults, w_off, b_off, drop, act, out, input_ratio,
     h_off = np.zeros(L, np.int64)
     for l in range(L - 1):
         h_off[l + 1] = h_off[l] + units[l + 1]
+    # non-zero inputs of every layer (indices and values), for sparse forward passes
+    idx = np.zeros(a_off[L], np.int64)
+    xs = np.zeros(a_off[L], np.float64)
+    io = a_off[:L].copy()
+    n_act = np.zeros(L, np.int64)
     adaptive = icfg[I_ADAPTIVE] != 0
     # H2O 3.46 evaluates the ramp at n = -1 in training (spec §8.4); the flag reproduces that
     m_at = -1 if icfg[I_MOMENTUM_QUIRK] != 0 else start_sample_count
@@ -371,7 +545,6 @@ def train_rows(units, mults, w_off, b_off, drop, act, out, input_ratio,
     for l in range(L - 1):
         any_drop = any_drop or drop[l] > 0.0
     beta = fcfg[F_SPARSITY_BETA]
-    sparse = icfg[I_SPARSE] != 0
     has_offset = len(offset) > 0
     done = 0
     for pos in range(len(row_order)):
@@ -385,7 +558,7 @@ def train_rows(units, mults, w_off, b_off, drop, act, out, input_ratio,
             _draw_masks(units, drop, input_ratio, a, a_off, keep, row_seed(seed, start_sample_count + done))
         off = offset[r] if has_offset else 0.0
         _forward(units, mults, w_off, b_off, drop, act, out, weights, biases, a, a_off, win, keep, True,
-                 sparse, off)
+                 off, idx, xs, io, n_act)
         if beta != 0.0:
             for l in range(L - 1):
                 for j in range(units[l + 1]):
@@ -393,51 +566,62 @@ def train_rows(units, mults, w_off, b_off, drop, act, out, input_ratio,
                     avg_act[h] = 0.999 * avg_act[h] + 0.001 * a[a_off[l + 1] + j]
         _output_error(out, icfg[I_GRAD], a, a_off, units, y[r], x0, e, fcfg[F_QUANTILE_ALPHA],
                       fcfg[F_TWEEDIE_POWER], fcfg[F_HUBER_DELTA])
+        for i in range(a_off[L]):
+            a32[i] = a[i]
         _backprop(units, mults, w_off, b_off, act, weights, biases, w_eg2, w_edx2, b_eg2, b_edx2, w_mom, b_mom,
-                  avg_act, h_off, a, a_off, win, e, icfg, fcfg, rates, m)
+                  avg_act, h_off, a, a32, a_off, win, e, icfg, fcfg, rates, m)
         done += 1
     return done
 
 
 @njit(nogil=True, cache=True)
-def predict_batch(units, mults, w_off, b_off, drop, act, out, weights, biases, X, offset):
-    """Scoring forward pass (no dropout, test-time scaling): n x units[-1] outputs in network space."""
+def _score_row(units, mults, w_off, b_off, drop, act, out, weights, biases, a, a_off, win, keep, idx, xs, io,
+               n_act, upto, offset):
+    for l in range(upto):
+        n_act[l] = _collect_active(a, a_off[l], units[l], idx, io[l], xs)
+        _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biases, a, a_off, win, keep,
+                       False, idx, xs, io[l], n_act[l])
+    if upto == len(units) - 1 and out == OUT_LINEAR and offset > 0.0:
+        a[a_off[upto]] += offset
+
+
+@njit(nogil=True, cache=True)
+def _scoring_outputs(units, mults, w_off, b_off, drop, act, out, weights, biases, X, offset, upto):
+    """Scoring forward pass up to layer `upto` (no dropout, test-time scaling)."""
     L = len(units) - 1
     a_off = _offsets(units)
     a = np.zeros(a_off[L + 1], np.float64)
     win = np.zeros(a_off[L + 1], np.int64)
     keep = np.ones(a_off[L + 1], np.uint8)
+    idx = np.zeros(a_off[L], np.int64)
+    xs = np.zeros(a_off[L], np.float64)
+    io = a_off[:L].copy()
+    n_act = np.zeros(L, np.int64)
     n = X.shape[0]
-    res = np.empty((n, units[L]), np.float64)
+    res = np.empty((n, units[upto]), np.float64)
     has_offset = len(offset) > 0
     for r in range(n):
         for i in range(units[0]):
             a[i] = X[r, i]
-        _forward(units, mults, w_off, b_off, drop, act, out, weights, biases, a, a_off, win, keep, False,
-                 False, offset[r] if has_offset else 0.0)
-        for k in range(units[L]):
-            res[r, k] = a[a_off[L] + k]
+        _score_row(units, mults, w_off, b_off, drop, act, out, weights, biases, a, a_off, win, keep, idx, xs, io,
+                   n_act, upto, offset[r] if has_offset else 0.0)
+        for k in range(units[upto]):
+            res[r, k] = a[a_off[upto] + k]
     return res
+
+
+@njit(nogil=True, cache=True)
+def predict_batch(units, mults, w_off, b_off, drop, act, out, weights, biases, X, offset):
+    """Scoring forward pass (no dropout, test-time scaling): n x units[-1] outputs in network space."""
+    return _scoring_outputs(units, mults, w_off, b_off, drop, act, out, weights, biases, X, offset,
+                            len(units) - 1)
 
 
 @njit(nogil=True, cache=True)
 def hidden_activations(units, mults, w_off, b_off, drop, act, out, weights, biases, X, layer):
     """Activations of hidden layer `layer` (0-based) at scoring time, as deepfeatures() reports them."""
-    a_off = _offsets(units)
-    a = np.zeros(a_off[-1], np.float64)
-    win = np.zeros(a_off[-1], np.int64)
-    keep = np.ones(a_off[-1], np.uint8)
-    n = X.shape[0]
-    res = np.empty((n, units[layer + 1]), np.float64)
-    for r in range(n):
-        for i in range(units[0]):
-            a[i] = X[r, i]
-        for l in range(layer + 1):
-            _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biases, a, a_off, win, keep,
-                           False, False)
-        for j in range(units[layer + 1]):
-            res[r, j] = a[a_off[layer + 1] + j]
-    return res
+    return _scoring_outputs(units, mults, w_off, b_off, drop, act, out, weights, biases, X, np.zeros(0),
+                            layer + 1)
 
 
 @njit(nogil=True, cache=True)

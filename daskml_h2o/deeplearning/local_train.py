@@ -206,6 +206,45 @@ def train_chunk(state, X, y, w, n_samples, seed, iteration, params, offset=None,
         return new, int(sum(done))
 
 
+def train_group(state, parts, n_samples, seeds, iteration, params, threads=1):
+    """Train one copy of `state` on several chunks of one worker; returns (new_state, n_processed).
+
+    parts: [(X float32 C-order, y float64, w or None, offset or None)], with `n_samples` rows to
+    draw from each and one seed each (chunk-specific). With threads > 1 every chunk's sampled rows
+    are split among the threads, which share the copy (Hogwild); threads=1 visits the chunks in
+    order, so the result is a pure function of the arguments.
+    """
+    spec = state.spec
+    icfg, fcfg = params.kernel_config()
+    new = state.copy()
+    head = spec.layout() + (spec.input_dropout_ratio,) + new.arrays()
+    items = []
+    for (X, y, w, off), ns, sd in zip(parts, n_samples, seeds):
+        rows = sample_rows(X.shape[0], ns, sd, iteration, w, params.shuffle_training_data)
+        if len(rows):
+            y = np.zeros(X.shape[0]) if y is None else y
+            off = np.zeros(0) if off is None else off
+            items.append((X, y, off, rows, _dropout_seed(sd, iteration)))
+
+    def run(t):
+        done = 0
+        for X, y, off, rows, dseed in items:
+            part = np.array_split(rows, threads)[t]
+            if len(part):
+                done += int(K.train_rows(*head, X, y, off, part, new.samples, dseed + 7919 * t, icfg, fcfg))
+        return done
+
+    if threads <= 1 or sum(len(it[3]) for it in items) < 2 * threads:
+        return new, _run_all(items, head, new, icfg, fcfg)
+    with ThreadPoolExecutor(threads) as pool:
+        return new, int(sum(pool.map(run, range(threads))))
+
+
+def _run_all(items, head, new, icfg, fcfg):
+    return sum(int(K.train_rows(*head, X, y, off, rows, new.samples, dseed, icfg, fcfg))
+               for X, y, off, rows, dseed in items)
+
+
 def average_states(pairs, weighting="samples"):
     """Combine trained copies [(state, n_processed), ...] in the given order, in float64.
 

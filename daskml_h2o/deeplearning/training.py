@@ -1,0 +1,508 @@
+"""The distributed Deep Learning driver (spec deeplearning.md §9-§11).
+
+Data: the frame's columns are persisted once as raw chunks, one reduction pass gives the
+DataInfo (``data/datainfo.py``), and every chunk is expanded once into float32 network inputs
+(rows skipped / class-balanced here). Loop: per iteration the chunks are grouped by the worker
+holding them; one task per worker trains a copy of the current network on its chunks'
+sampled rows (Hogwild over the worker's threads), the copies are averaged weighted by rows
+processed in an ordered tree reduction, and the driver scores on H2O's schedule, applies the
+stopping rules and keeps the best model. A lost worker only costs a retry of the iteration:
+every chunk can be rebuilt from the frame.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from daskml_h2o import parallel
+from daskml_h2o._pcg import runif
+from daskml_h2o.cluster import get_client
+from daskml_h2o.data.chunks import layout_of, persist_training_chunks, row_starts
+from daskml_h2o.data.datainfo import column_moments, constant_columns, make_datainfo
+from daskml_h2o.deeplearning import local_train as LT
+from daskml_h2o.deeplearning.dl_scoring import ScoringSchedule
+from daskml_h2o.deeplearning.network import init_state, make_spec
+from daskml_h2o.deeplearning.scorer import DLScorer
+from daskml_h2o.models.scoring import mangle
+from daskml_h2o.progress import ProgressBar
+
+__all__ = ["train_deeplearning", "effective_params", "samples_per_iteration"]
+
+_LOSS_NAMES = {"automatic": "Automatic", "crossentropy": "CrossEntropy", "quadratic": "Quadratic",
+               "absolute": "Absolute", "huber": "Huber", "quantile": "Quantile"}
+_LOSS_TO_DIST = {"automatic": "gaussian", "quadratic": "gaussian", "absolute": "laplace", "quantile": "quantile",
+                 "huber": "huber"}
+_DIST_TO_LOSS = {"gaussian": "quadratic", "quantile": "quantile", "laplace": "absolute", "huber": "huber",
+                 "bernoulli": "crossentropy", "multinomial": "crossentropy"}
+_IDENTITY = ("gaussian", "laplace", "quantile", "huber")
+_MAX_PARAMETERS = 1e8
+_TARGET_ITERATION_SECONDS = 10.0
+_ESTIMATED_SECONDS_PER_WEIGHT = 2e-9
+
+
+# ------------------------------------------------------------------ parameters
+
+def effective_params(est, spec) -> dict:
+    """H2O's sanitised parameters (spec §2.1) with enum values mangled."""
+    p = dict(est._parms)
+    auto = bool(p["autoencoder"])
+    p["activation_key"] = mangle(p["activation"])
+    loss, dist = mangle(p["loss"]), mangle(p["distribution"])
+    if dist == "auto":
+        if spec.kind == "binomial":
+            dist = "bernoulli"
+        elif spec.kind == "multinomial":
+            dist = "multinomial"
+        else:
+            dist = _LOSS_TO_DIST.get(loss, "gaussian")
+    if loss == "automatic" and dist in _DIST_TO_LOSS:
+        loss = _DIST_TO_LOSS[dist]
+    p["distribution_key"], p["loss_key"] = dist, loss
+    if p["seed"] in (None, -1):
+        p["seed"] = int(np.random.default_rng().integers(0, 2**62))
+    if auto:
+        p["use_all_factor_levels"] = True
+    if p["adaptive_rate"]:
+        for name in ("rate", "rate_decay", "rate_annealing", "momentum_start", "momentum_ramp", "momentum_stable"):
+            p[name] = 0.0 if name != "momentum_ramp" else 1.0
+        p["rate_decay"] = 1.0
+    if p["reproducible"]:
+        p["force_load_balance"] = True
+        p["score_each_iteration"] = True
+        p["replicate_training_data"] = False
+        if p["train_samples_per_iteration"] == -2:
+            p["train_samples_per_iteration"] = -1
+    enc = mangle(p["categorical_encoding"])
+    p["encoding_key"] = {"auto": "onehot", "onehotinternal": "onehot"}.get(enc, enc)
+    return p
+
+
+def _train_params(p, output_code):
+    return LT.TrainParams(
+        output_gradient=output_code, adaptive_rate=bool(p["adaptive_rate"]), rho=float(p["rho"]),
+        epsilon=float(p["epsilon"]), rate=float(p["rate"]), rate_annealing=float(p["rate_annealing"]),
+        rate_decay=float(p["rate_decay"]), momentum_start=float(p["momentum_start"]),
+        momentum_ramp=float(p["momentum_ramp"]), momentum_stable=float(p["momentum_stable"]),
+        nesterov_accelerated_gradient=bool(p["nesterov_accelerated_gradient"]), l1=float(p["l1"]),
+        l2=float(p["l2"]), max_w2=float(p["max_w2"]), fast_mode=bool(p["fast_mode"]), sparse=bool(p["sparse"]),
+        quantile_alpha=float(p["quantile_alpha"]), tweedie_power=float(p["tweedie_power"]),
+        sparsity_beta=float(p["sparsity_beta"]), average_activation=float(p["average_activation"]),
+        shuffle_training_data=bool(p["shuffle_training_data"]))
+
+
+def samples_per_iteration(p, N, P, seconds_per_row, replicated=False):
+    """Rows per iteration for train_samples_per_iteration (spec §9.1); P = training workers,
+    `replicated`: every worker holds all rows."""
+    tspi, epochs = int(p["train_samples_per_iteration"]), float(p["epochs"])
+    replicated = replicated and P > 1
+    if tspi == 0 or (tspi == -1 and not replicated):
+        return N
+    if tspi == -1:
+        return P * N
+    if tspi > 0:
+        return int(max(1, min(tspi, epochs * N)))
+    cap = max(1, math.floor(epochs * N / 10.0))
+    return int(max(1, min(cap, _TARGET_ITERATION_SECONDS / max(seconds_per_row, 1e-12), 100000 * P)))
+
+
+def _retune(tspi, p, N, P, n, wall, compute):
+    """Auto-tuning after an iteration: one worker aims at ~10 s iterations; several workers at
+    communication / computation = target_ratio_comm_to_comp, from the measured times."""
+    if compute <= 0 or n <= 0:
+        return tspi
+    seconds_per_row = compute / n
+    if P <= 1 or p["single_node_mode"]:
+        return samples_per_iteration(p, N, 1, seconds_per_row)
+    comm = max(wall - compute, 1e-3)
+    target = n * (comm / p["target_ratio_comm_to_comp"]) / compute
+    correction = target / tspi
+    if 0.8 <= correction <= 1.2:
+        return tspi
+    new = tspi * min(2.0, max(0.5, correction))
+    cap = max(1, math.floor(p["epochs"] * N / 10.0))
+    return int(max(1, min(new, cap, 100000 * P)))
+
+
+# ------------------------------------------------------------------ per-chunk preparation
+
+def _class_factors(p, counts):
+    counts = np.asarray(counts, np.float64)
+    K = len(counts)
+    N = counts.sum()
+    if p["class_sampling_factors"] is not None:
+        s = np.asarray(p["class_sampling_factors"], np.float64)
+    else:
+        s = np.where(counts > 0, (N / K) / np.maximum(counts, 1), 0.0)
+        s = s / s[counts > 0].min()
+    total = (s * counts).sum()
+    cap = p["max_after_balance_size"] * N
+    if total > cap:
+        s = s * cap / total
+    return s
+
+
+def _prepare_chunk(chunk, row_start, dinfo, keep_cols, kind, skip_na, factors, seed, use_weights):
+    X, y, w = chunk["X"][:, keep_cols], chunk["y"], chunk["w"]
+    keep = w > 0
+    if skip_na:
+        keep &= ~dinfo.has_na(X)
+    idx = np.flatnonzero(keep)
+    if factors is not None:
+        s = factors[y[idx].astype(np.int64)]
+        u = runif(seed, row_start, chunk["n"])[idx]
+        reps = np.floor(s).astype(np.int64) + (u < s - np.floor(s))
+        idx = np.repeat(idx, reps)
+    Xe = np.ascontiguousarray(dinfo.expand(X[idx], training=True))
+    if kind == "unsupervised":
+        yn = None
+    elif kind == "regression":
+        yn = dinfo.response(y[idx])
+    else:
+        yn = y[idx].astype(np.float64)
+    off = None
+    if chunk["offset"] is not None:
+        off = LT.network_offset(chunk["offset"][idx], dinfo.resp_sub, dinfo.resp_mul)
+    return {"X": Xe, "y": yn, "w": w[idx] if use_weights else None, "offset": off, "n": int(len(idx))}
+
+
+def _scoring_chunk(chunk, row_start, dinfo, keep_cols, rate, seed):
+    """Rows kept with probability `rate` (at least one per non-empty chunk), scoring transform."""
+    n = chunk["n"]
+    if rate >= 1.0:
+        idx = np.arange(n)
+    else:
+        u = runif(seed, row_start, n)
+        idx = np.flatnonzero(u < rate)
+        if len(idx) == 0 and n:
+            idx = np.array([int(np.argmin(u))])
+    off = None if chunk["offset"] is None else chunk["offset"][idx]
+    return {"X": dinfo.expand(chunk["X"][idx][:, keep_cols], training=False), "y": chunk["y"][idx], "w": chunk["w"][idx],
+            "offset": off, "n": int(len(idx))}
+
+
+def _chunk_n(chunk):
+    return chunk["n"]
+
+
+class DLData:
+    """Persisted training chunks and what the loop needs to know about them."""
+
+    def __init__(self, layout, dinfo, chunks, stats, N, scoring, valid):
+        self.layout, self.dinfo, self.chunks, self.stats = layout, dinfo, chunks, stats
+        self.N, self.scoring, self.valid = N, scoring, valid
+
+    def release(self):
+        for cs in (self.chunks, self.scoring, self.valid):
+            if cs is not None:
+                cs.release()
+
+
+def _sample_rate(wanted, total):
+    return 1.0 if wanted <= 0 or wanted >= total else wanted / total
+
+
+def prepare_data(p, spec) -> DLData:
+    layout = layout_of(spec)
+    raw = persist_training_chunks(spec.frame, layout, name="dl-data")
+    weighted = spec.weights_column is not None and spec.offset_column is None
+    stats = column_moments(raw, layout, weighted=weighted)
+    drop = constant_columns(layout, stats) if p["ignore_const_cols"] else \
+        [c for j, c in enumerate(layout.columns) if stats["na"][j] == stats["n"]]
+    if len(drop) == len(layout.columns):
+        raise ValueError(f"every predictor is constant or all missing ({layout.columns}); nothing to train on")
+    auto = spec.kind == "unsupervised"
+    if not p["standardize"]:
+        transform = "none"
+    elif auto:
+        transform = "normalize"
+    else:
+        transform = "descale" if p["sparse"] else "standardize"
+    dinfo = make_datainfo(layout, stats, transform, bool(p["use_all_factor_levels"]), p["encoding_key"],
+                          int(p["max_categorical_features"]), int(p["seed"]), drop,
+                          standardize_response=(spec.kind == "regression" and p["standardize"]
+                                                and p["distribution_key"] in _IDENTITY))
+    factors = None
+    if p["balance_classes"]:
+        factors = _class_factors(p, spec.response_summary["class_counts"])
+    skip = mangle(p["missing_values_handling"]) == "skip"
+    starts = row_starts(raw)
+    keep_cols = np.array([layout.columns.index(c) for c in dinfo.columns], np.int64)
+    futures = parallel.map_chunks(_prepare_chunk, raw, starts,
+                                  args=(dinfo, keep_cols, spec.kind, skip, factors, int(p["seed"]),
+                                        spec.weights_column is not None), name="dl-expand")
+    counts = parallel.gather(parallel.map_chunks(_chunk_n, futures, name="dl-rows"))
+    chunks = parallel.ChunkSet(futures, [int(c) for c in counts])
+    N = chunks.total_rows
+    if N == 0:
+        raise ValueError("No rows left in the dataset after filtering out rows with missing values. Ignore "
+                         "columns with many NAs or set missing_values_handling to 'MeanImputation'.")
+    rate = _sample_rate(p["score_training_samples"], raw.total_rows)
+    scoring = _scoring_set(raw, starts, dinfo, keep_cols, rate, int(p["seed"]), "dl-score-train")
+    valid = None
+    if spec.validation_frame is not None:
+        vraw = persist_training_chunks(spec.validation_frame, layout, name="dl-valid")
+        vrate = _sample_rate(p["score_validation_samples"], vraw.total_rows)
+        valid = _scoring_set(vraw, row_starts(vraw), dinfo, keep_cols, vrate, int(p["seed"]) + 1, "dl-score-valid")
+        vraw.release()
+    if factors is not None:
+        stats["balance_factors"] = factors
+    raw.release()
+    return DLData(layout, dinfo, chunks, stats, N, scoring, valid)
+
+
+def _scoring_set(raw, starts, dinfo, keep_cols, rate, seed, name):
+    futures = parallel.map_chunks(_scoring_chunk, raw, starts, args=(dinfo, keep_cols, rate, seed), name=name)
+    counts = parallel.gather(parallel.map_chunks(_chunk_n, futures, name=name + "-rows"))
+    return parallel.ChunkSet(futures, [int(c) for c in counts])
+
+
+# ------------------------------------------------------------------ network
+
+def build_network(p, spec, dinfo):
+    kind = spec.kind
+    act = p["activation_key"]
+    if kind == "unsupervised":
+        output, nout = "autoencoder", dinfo.n_inputs
+    elif kind == "regression":
+        output, nout = "linear", 1
+    else:
+        output, nout = "softmax", spec.nclasses
+    netspec = make_spec(dinfo.n_inputs, p["hidden"] or [], nout, act, output, p["input_dropout_ratio"],
+                        p["hidden_dropout_ratios"])
+    if netspec.n_weights + netspec.n_biases > _MAX_PARAMETERS:
+        raise ValueError(f"the network has {netspec.n_weights + netspec.n_biases:,} weights and biases, more than "
+                         "H2O's limit of 100,000,000; use fewer or smaller hidden layers or max_categorical_features")
+    state = init_state(netspec, p["seed"], p["initial_weight_distribution"], p["initial_weight_scale"])
+    _apply_initial(state, p)
+    if p["pretrained_autoencoder"] is not None:
+        _copy_pretrained(state, p["pretrained_autoencoder"], kind)
+    code = LT.output_gradient_code(netspec.output, p["distribution_key"], p["loss_key"])
+    return state, code
+
+
+def _as_matrix(frame):
+    if frame is None:
+        return None
+    if hasattr(frame, "as_data_frame"):
+        return frame.as_data_frame().to_numpy(dtype=np.float64)
+    return np.asarray(frame, np.float64)
+
+
+def _apply_initial(state, p):
+    for name, setter in (("initial_weights", "W"), ("initial_biases", "b")):
+        entries = p[name]
+        if entries is None:
+            continue
+        for l, entry in enumerate(entries):
+            m = _as_matrix(entry)
+            if m is None:
+                continue
+            target = getattr(state, setter)(l)
+            if m.size != target.size or (setter == "W" and m.shape != target.shape):
+                raise ValueError(f"{name}[{l}] has shape {m.shape}; layer {l} needs {target.shape}")
+            target[:] = m.reshape(target.shape)
+
+
+def _copy_pretrained(state, ref, kind):
+    from daskml_h2o import registry
+    model = registry.get(ref) if isinstance(ref, str) else ref
+    scorer = getattr(model, "_model", None)
+    if scorer is None or getattr(scorer, "kind", None) != "unsupervised":
+        raise ValueError("pretrained_autoencoder must be a trained autoencoder model (autoencoder=True)")
+    if kind == "unsupervised":
+        raise ValueError("pretrained_autoencoder initialises a supervised model; this model is an autoencoder")
+    src = scorer.state
+    for l in range(state.spec.n_layers - 1):
+        if l >= src.spec.n_layers - 1 or src.W(l).shape != state.W(l).shape:
+            raise ValueError("Mismatch between weights in pretrained model and this model: use the same inputs "
+                             "and hidden layer sizes as the autoencoder")
+        state.W(l)[:] = src.W(l)
+        state.b(l)[:] = src.b(l)
+    state.b(state.spec.n_layers - 1)[:] = 0.0
+
+
+# ------------------------------------------------------------------ one iteration
+
+def _train_task(state, chunks, samples, seeds, iteration, params, threads):
+    start = time.perf_counter()
+    parts = [(c["X"], c["y"], c["w"], c["offset"]) for c in chunks]
+    new, n = LT.train_group(state, parts, samples, seeds, iteration, params, threads)
+    return new, n, time.perf_counter() - start
+
+
+def _combine(*results):
+    """Average copies weighted by rows processed; the base sample count stays the input's."""
+    base = results[0][0].samples
+    avg = LT.average_states([(s, n) for s, n, _ in results], "samples")
+    avg.samples = base
+    return avg, sum(n for _, n, _ in results), max(t for _, _, t in results)
+
+
+def _hosts(nthreads) -> int:
+    from urllib.parse import urlparse
+    return len({urlparse(addr).hostname for addr in nthreads})
+
+
+def _chunk_seed(seed, index):
+    return (int(seed) * 1_000_003 + 7 * index + 0x5DEECE66D) % (1 << 62)
+
+
+class Iterations:
+    """Plans and runs training iterations over the workers holding the chunks."""
+
+    def __init__(self, p, data, params):
+        self.p, self.data, self.params = p, data, params
+        self.client = get_client()
+        self.replicated = False
+
+    def groups(self):
+        """[(worker or None, [chunk indices], threads)] for this iteration."""
+        chunks = self.data.chunks
+        n = len(chunks)
+        if self.p["reproducible"]:
+            return [(None, list(range(n)), 1)]
+        nthreads = self.client.nthreads()
+        if not nthreads:
+            raise RuntimeError("the Dask cluster has no workers")
+        if len(nthreads) == 1 or self.p["single_node_mode"]:
+            w = next(iter(nthreads))
+            return [(w, list(range(n)), nthreads[w])]
+        if self.p["replicate_training_data"] and _hosts(nthreads) > 1:
+            # H2O replicates per node; worker processes of one host would only multiply memory
+            if not self.replicated:
+                self.client.replicate(chunks.futures)
+                self.replicated = True
+            return [(w, list(range(n)), t) for w, t in sorted(nthreads.items())]
+        who = self.client.who_has(chunks.futures)
+        by_worker = {}
+        for i, f in enumerate(chunks.futures):
+            holders = sorted(who.get(f.key, ()))
+            w = holders[0] if holders else None
+            by_worker.setdefault(w, []).append(i)
+        return [(w, idx, nthreads.get(w, 1)) for w, idx in sorted(by_worker.items(), key=lambda kv: kv[1][0])]
+
+    def run(self, state, iteration, tspi):
+        """One iteration: returns (averaged state, rows processed, compute seconds, groups)."""
+        last = None
+        for attempt in range(3):
+            try:
+                return self._run_once(state, iteration, tspi)
+            except Exception as exc:  # a worker lost mid-iteration: plan again on the live workers
+                from distributed import KilledWorker
+                from distributed.comm.core import CommClosedError
+                if not isinstance(exc, (KilledWorker, CommClosedError, OSError)) or attempt == 2:
+                    raise
+                last = exc
+                self.replicated = False
+                time.sleep(0.5)
+        raise last
+
+    def _run_once(self, state, iteration, tspi):
+        data = self.data
+        groups = self.groups()
+        P = len(groups)
+        N = data.N
+        nrows = data.chunks.nrows
+        # replicated data: every worker samples its share from all chunks, with its own stream
+        share = tspi / N / (P if self.replicated else 1)
+        arg = parallel.scatter(state) if P > 1 else state
+        params = self.params
+        # H2O shuffles on its own when every iteration is one full pass over one chunk (or over
+        # every replica), since rows would otherwise come in the same order each time
+        if not params.shuffle_training_data and ((tspi == N and len(nrows) == 1) or
+                                                 (self.replicated and tspi == P * N)):
+            params = dataclasses.replace(params, shuffle_training_data=True)
+        futures = []
+        for g, (worker, idx, threads) in enumerate(groups):
+            samples = [share * nrows[i] for i in idx]
+            base_seed = self.p["seed"] + (7_777_777 * g if self.replicated else 0)
+            seeds = [_chunk_seed(base_seed, i) for i in idx]
+            kwargs = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+            futures.append(self.client.submit(_train_task, arg, [data.chunks.futures[i] for i in idx], samples,
+                                              seeds, iteration, params, threads, pure=False,
+                                              key=f"dl-iter{iteration}-g{g}-{parallel._token()}", **kwargs))
+        new, n, secs = parallel.gather(parallel.tree_reduce(_combine, futures, name=f"dl-iter{iteration}-avg"))
+        new.samples = state.samples + n
+        return new, n, secs, P
+
+
+# ------------------------------------------------------------------ the loop
+
+def train_deeplearning(est, spec) -> None:
+    started = time.monotonic()
+    p = effective_params(est, spec)
+    est._actual = {"distribution": p["distribution_key"], "seed": p["seed"]}
+    data = prepare_data(p, spec)
+    try:
+        _train(est, spec, p, data, started)
+    finally:
+        data.release()
+
+
+def _train(est, spec, p, data, started):
+    state, code = build_network(p, spec, data.dinfo)
+    params = _train_params(p, code)
+    params.kernel_config()  # parameter errors before any work
+    kind = spec.kind
+    prior = model_dist = None
+    if "balance_factors" in data.stats:
+        counts = np.asarray(spec.response_summary["class_counts"], np.float64)
+        prior = counts / counts.sum()
+        model_dist = prior * data.stats["balance_factors"]
+        model_dist = model_dist / model_dist.sum()
+    scorer = DLScorer(data.layout, kind, data.dinfo, state, p["distribution_key"],
+                      _LOSS_NAMES.get(p["loss_key"], "Automatic"), _scalar_params(p), prior, model_dist)
+    est._model = scorer
+    loop = Iterations(p, data, params)
+    N = data.N
+    nthreads = loop.client.nthreads()
+    P = 1 if p["reproducible"] or p["single_node_mode"] else max(1, len(nthreads))
+    replicated = P > 1 and p["replicate_training_data"] and _hosts(nthreads) > 1
+    threads = sum(nthreads.values()) or 1
+    model_size = state.spec.n_weights + state.spec.n_biases
+    tspi = samples_per_iteration(p, N, P, _ESTIMATED_SECONDS_PER_WEIGHT * model_size / threads, replicated)
+    schedule = ScoringSchedule(est, spec, p, data, scorer, started)
+    budget = spec.max_runtime_secs or p["max_runtime_secs"]
+    iteration = 0
+    with ProgressBar("deeplearning Model Build", enabled=None if not p["quiet_mode"] else False) as bar:
+        schedule.start(state)
+        while True:
+            t0 = time.monotonic()
+            state, n, compute, P_used = loop.run(state, iteration, tspi)
+            iteration += 1
+            wall = time.monotonic() - t0
+            schedule.add_training_time(wall)
+            epochs = state.samples / N
+            bar.update(min(1.0, epochs / p["epochs"]))
+            done = epochs >= p["epochs"] or n == 0
+            timed_out = bool(budget) and time.monotonic() - started > budget
+            verdict = schedule.maybe_score(state, iteration, epochs, final=done or timed_out)
+            if done or timed_out or verdict == "stop":
+                break
+            if p["train_samples_per_iteration"] == -2:
+                tspi = _retune(tspi, p, N, P_used, n, wall, compute)
+        state = schedule.finish(state, iteration)
+    scorer.state = state
+    scorer.training_samples = int(state.samples)
+    if p["variable_importances"]:
+        scorer.varimp = _importances(state, data)
+    est._actual["train_samples_per_iteration"] = int(tspi)  # the resolved rows per iteration
+
+
+def _scalar_params(p):
+    """The numeric settings the scorer reports and scores with (no frames or models inside)."""
+    return {k: v for k, v in p.items() if isinstance(v, (bool, int, float, str)) or v is None}
+
+
+def _importances(state, data):
+    vi = LT.gedeon_importance(state).astype(np.float64)
+    dinfo = data.dinfo
+    if dinfo.hash_m:
+        return vi
+    for c, name in enumerate(dinfo.cat_names):
+        if data.stats["levels"][name][-1] == 0:
+            vi[dinfo.cat_off[c + 1] - 1] = 0.0  # no NA seen: its missing(NA) input never fired
+    return vi
