@@ -22,8 +22,8 @@ from numba import njit
 from daskml_h2o.data.binning import AdaptiveSpec
 from daskml_h2o.gbm import split_points as SP
 from daskml_h2o.gbm.grower import AdaptiveTreeBuilder, chunk_level_step
-from daskml_h2o.gbm.histogram import (_active_rows, accumulate_node_sums, combine_minmax, combine_node_sums,
-                                      n_slots_of, sum_histograms)
+from daskml_h2o.gbm.histogram import (accumulate_node_sums, build_histograms_points, combine_minmax,
+                                      combine_node_sums, sum_histograms)
 from daskml_h2o.gbm.tree import predict_raw, route_raw_step
 
 __all__ = ["UniformAdaptive", "UniformRobust", "Random", "QuantilesGlobal", "RoundRobin",
@@ -37,59 +37,6 @@ PointsPlan = namedtuple("PointsPlan", ["base", "pstart", "plen", "points", "pos_
 
 
 # ----------------------------------------------------------------------------- kernels
-
-@njit(nogil=True, cache=True)
-def _bin_of(x, lo, step, nb, pts, pos_units):
-    if pts.shape[0] == 0:
-        # the same arithmetic as histogram.build_histograms_adaptive
-        pos = (x - lo) * step
-        if pos <= 0.0:
-            return 0
-        if pos >= nb - 1:
-            return nb - 1
-        return np.int64(pos)
-    v = (x - lo) * step if pos_units else x
-    b = np.searchsorted(pts, v, side="right") - 1
-    return min(max(b, 0), nb - 1)
-
-
-@njit(nogil=True, cache=True)
-def build_histograms_points(X, node_ids, slot_of_node, grad, w, lo, step, nbins, pstart, plen, points,
-                            pos_units, n_bins_total):
-    """Per-node histograms on raw values where a histogram may have explicit split points.
-
-    Slot s, feature f: with plen[s, f] == 0 the uniform bins of build_histograms_adaptive;
-    else bin b holds values v with pts[b] <= v < pts[b+1] (v = x, or (x − lo)·step in bin
-    units), values below pts[0] in bin 0. NaN goes to the last slot. Returns (hist, minmax).
-    """
-    nf = X.shape[1]
-    hist = np.zeros((n_slots_of(slot_of_node), nf, n_bins_total, 3))
-    minmax = np.empty((hist.shape[0], nf, 2))
-    minmax[:, :, 0] = np.inf
-    minmax[:, :, 1] = -np.inf
-    rows = _active_rows(node_ids, slot_of_node, w)
-    na = n_bins_total - 1
-    for f in range(nf):
-        for r in rows:
-            s = slot_of_node[node_ids[r]]
-            nb = nbins[s, f]
-            if nb == 0:
-                continue
-            x = X[r, f]
-            if np.isnan(x):
-                b = na
-            else:
-                minmax[s, f, 0] = min(minmax[s, f, 0], x)
-                minmax[s, f, 1] = max(minmax[s, f, 1], x)
-                start = pstart[s, f]
-                b = _bin_of(x, lo[s, f], step[s, f], nb, points[start:start + plen[s, f]], pos_units[s, f])
-            wi = w[r]
-            g = np.float64(grad[r])
-            hist[s, f, b, 0] += wi
-            hist[s, f, b, 1] += wi * g
-            hist[s, f, b, 2] += wi * g * g
-    return hist, minmax
-
 
 @njit(nogil=True, cache=True)
 def _points_level_step(X, node_ids, grad, w, num, den, f, feature, kind, threshold, na_left, left, right,

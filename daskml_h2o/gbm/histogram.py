@@ -257,14 +257,27 @@ def level_step(Xb, node_ids, grad, w, num, den, f, plan, na_bin):
 
 
 @njit(nogil=True, cache=True)
-def build_histograms_adaptive(X, node_ids, slot_of_node, grad, w, lo, step, nbins,
-                              n_bins_total):
-    """UniformAdaptive histograms on raw values.
+def _bin_of(x, lo, step, nb, pts, pos_units):
+    if pts.shape[0] == 0:
+        pos = (x - lo) * step
+        if pos <= 0.0:
+            return 0
+        if pos >= nb - 1:
+            return nb - 1
+        return np.int64(pos)
+    v = (x - lo) * step if pos_units else x
+    b = np.searchsorted(pts, v, side="right") - 1
+    return min(max(b, 0), nb - 1)
 
-    Slot s, feature f has nbins[s, f] uniform bins starting at lo[s, f], bin width
-    1/step[s, f]: bin = floor((x − lo)·step) clamped to [0, nbins − 1] (±inf to the end
-    bins); NaN goes to the last slot (n_bins_total − 1). nbins == 0 = no histogram.
-    Also returns the observed (min, max) of non-NA values per slot and feature.
+
+@njit(nogil=True, cache=True)
+def build_histograms_points(X, node_ids, slot_of_node, grad, w, lo, step, nbins, pstart, plen, points,
+                            pos_units, n_bins_total):
+    """Per-node histograms on raw values where a histogram may have explicit split points.
+
+    Slot s, feature f: with plen[s, f] == 0 uniform bins (see build_histograms_adaptive);
+    else bin b holds values v with pts[b] <= v < pts[b+1] (v = x, or (x − lo)·step in bin
+    units), values below pts[0] in bin 0. NaN goes to the last slot. Returns (hist, minmax).
     """
     nf = X.shape[1]
     hist = np.zeros((n_slots_of(slot_of_node), nf, n_bins_total, 3))
@@ -285,19 +298,31 @@ def build_histograms_adaptive(X, node_ids, slot_of_node, grad, w, lo, step, nbin
             else:
                 minmax[s, f, 0] = min(minmax[s, f, 0], x)
                 minmax[s, f, 1] = max(minmax[s, f, 1], x)
-                pos = (x - lo[s, f]) * step[s, f]
-                if pos <= 0.0:
-                    b = 0
-                elif pos >= nb - 1:
-                    b = nb - 1
-                else:
-                    b = np.int64(pos)
+                start = pstart[s, f]
+                b = _bin_of(x, lo[s, f], step[s, f], nb, points[start:start + plen[s, f]], pos_units[s, f])
             wi = w[r]
             g = np.float64(grad[r])
             hist[s, f, b, 0] += wi
             hist[s, f, b, 1] += wi * g
             hist[s, f, b, 2] += wi * g * g
     return hist, minmax
+
+
+
+@njit(nogil=True, cache=True)
+def build_histograms_adaptive(X, node_ids, slot_of_node, grad, w, lo, step, nbins,
+                              n_bins_total):
+    """UniformAdaptive histograms on raw values.
+
+    Slot s, feature f has nbins[s, f] uniform bins starting at lo[s, f], bin width
+    1/step[s, f]: bin = floor((x − lo)·step) clamped to [0, nbins − 1] (±inf to the end
+    bins); NaN goes to the last slot (n_bins_total − 1). nbins == 0 = no histogram.
+    Also returns the observed (min, max) of non-NA values per slot and feature.
+    """
+    # the split-point kernel with no points anywhere: uniform bins for every slot and feature
+    no_points = np.zeros(nbins.shape, dtype=np.int64)
+    return build_histograms_points(X, node_ids, slot_of_node, grad, w, lo, step, nbins, no_points, no_points,
+                                   np.zeros(0), np.zeros(nbins.shape, dtype=np.bool_), n_bins_total)
 
 
 @njit(nogil=True, cache=True)
