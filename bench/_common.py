@@ -172,6 +172,15 @@ def markdown_table(rows, columns):
     return "\n".join(out)
 
 
+def emit(text, out=None):
+    """Print a results text and, when ``out`` is given, also write it there."""
+    print(text)
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w") as fh:
+            fh.write(text)
+
+
 def machine_note(cores):
     """One line describing where the numbers were taken."""
     mem = psutil.virtual_memory().total / (1 << 30)

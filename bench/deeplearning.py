@@ -209,11 +209,7 @@ def main(argv=None):
     legend = "\n".join(f"- {k}: {CASES[k][0]}" for k in args.cases)
     text = (f"Deep Learning benchmark ({_common.machine_note(args.cores)}; synthetic rows: {args.rows:,})\n\n"
             f"{table}\n\n{legend}\n")
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as fh:
-            fh.write(text)
+    _common.emit(text, args.out)
 
 
 if __name__ == "__main__":

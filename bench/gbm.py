@@ -222,11 +222,7 @@ def main(argv=None):
     table = _common.markdown_table(rows, ["data", "system", "train s", "first fit s", "ours / this", "test AUC",
                                           "test logloss", "peak GB"])
     text = f"{_common.machine_note(args.cores)}\n\n{table}\n"
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as fh:
-            fh.write(text)
+    _common.emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import time
 # run as a script from anywhere: the package under test is the checkout this file is in
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from _common import (fmt_gb, fmt_seconds, machine_note, markdown_table, mixed_data,
+from _common import (emit, fmt_gb, fmt_seconds, machine_note, markdown_table, mixed_data,
                      own_h2o, run_measured)
 
 SYSTEMS = ("daskml_h2o", "h2o", "dask")
@@ -144,10 +144,7 @@ def main(argv=None):
                "rows", "note"]
     table = (f"Import + describe, {args.rows:,} rows, {machine_note(args.cores)}, "
              f"H2O heap {args.h2o_mem}.\n\n" + markdown_table(_with_ratios(rows), columns))
-    print(table)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(table + "\n")
+    emit(table + "\n", args.out)
 
 
 if __name__ == "__main__":
