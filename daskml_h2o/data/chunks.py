@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from daskml_h2o import parallel
-from daskml_h2o.models.predict import adapt_partition
+from daskml_h2o.models.predict import _categorical_codes, _enum_codes, adapt_partition
 
 __all__ = ["ColumnLayout", "layout_of", "persist_training_chunks", "column_stats", "sample_rows", "row_starts"]
 
@@ -50,15 +50,11 @@ def _response(pdf: pd.DataFrame, layout: ColumnLayout) -> np.ndarray:
     values = pdf[layout.y]
     if layout.response_domain is None:
         return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        cats = [str(c) for c in values.cat.categories]
-        lookup = np.array([layout.response_domain.index(c) if c in layout.response_domain else -1 for c in cats],
-                          dtype=np.float64)
-        codes = values.cat.codes.to_numpy()
-        y = np.where(codes >= 0, lookup[np.maximum(codes, 0)], np.nan)
-        return np.where(y < 0, np.nan, y)
-    index = {c: i for i, c in enumerate(layout.response_domain)}
-    return np.array([index.get(str(v), np.nan) if pd.notna(v) else np.nan for v in values], dtype=np.float64)
+    domain = list(layout.response_domain)
+    codes = (_categorical_codes(values, domain) if isinstance(values.dtype, pd.CategoricalDtype)
+             else _enum_codes(values, domain))
+    codes[codes >= len(domain)] = np.nan  # a response level outside the training domain is NA
+    return codes
 
 
 def partition_to_chunk(pdf: pd.DataFrame, layout: ColumnLayout) -> dict:

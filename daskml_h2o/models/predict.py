@@ -46,21 +46,18 @@ def check_test_frame(scorer, frame) -> list[str]:
 
 
 def _enum_codes(values: pd.Series, domain: list[str]) -> np.ndarray:
-    """Level names -> training codes; unseen levels get K, K+1, ... in order of appearance."""
-    as_str = values.astype(object).where(values.notna(), None)
+    """Level names -> training codes; unseen levels get K, K+1, ... in order of appearance.
+    The name lookup runs once per distinct value, not per row."""
+    row_codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lookup = {level: i for i, level in enumerate(domain)}
     extra = {}
-    codes = np.empty(len(values), dtype=np.float64)
-    for i, v in enumerate(as_str.to_numpy()):
-        if v is None:
-            codes[i] = np.nan
-            continue
+    remap = np.empty(len(uniques) + 1, dtype=np.float64)
+    remap[-1] = np.nan  # factorize's NA sentinel -1 indexes the last slot
+    for j, v in enumerate(uniques):
         key = v if isinstance(v, str) else _number_label(v)
         code = lookup.get(key)
-        if code is None:
-            code = extra.setdefault(key, len(domain) + len(extra))
-        codes[i] = code
-    return codes
+        remap[j] = extra.setdefault(key, len(domain) + len(extra)) if code is None else code
+    return remap[row_codes]
 
 
 def _number_label(v) -> str:
@@ -152,15 +149,6 @@ def predict_frame(model, frame):
     return H2OFrame._from_dask(ddf, types)
 
 
-def _actual_partition(pdf: pd.DataFrame, y: str, domain) -> np.ndarray:
-    values = pdf[y]
-    if domain is None:
-        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    codes = _enum_codes(values, list(domain))
-    codes[codes >= len(domain)] = np.nan  # a level the model never saw cannot be scored
-    return codes
-
-
 def score_frame(model, frame):
     """Metrics of ``model`` on ``frame`` (which must hold the response), by dask reductions."""
     from daskml_h2o.models.metrics import compute_metrics
@@ -183,7 +171,9 @@ def score_frame(model, frame):
     preds = raw.to_dask_array()
     if spec.kind == "regression":
         preds = preds[:, 0]
-    actual = ddf.map_partitions(lambda p: pd.Series(_actual_partition(p, spec.y, spec.domain), index=p.index),
+    from daskml_h2o.data.chunks import ColumnLayout, _response
+    response = ColumnLayout([], {}, y=spec.y, response_domain=spec.domain)
+    actual = ddf.map_partitions(lambda p: pd.Series(_response(p, response), index=p.index),
                                 meta=pd.Series([], dtype="float64")).to_dask_array()
     weights = None
     if spec.weights_column is not None and spec.weights_column in frame._types:
