@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import time
 
-import dask
 import numpy as np
 
 from daskml_h2o import parallel
 from daskml_h2o.deeplearning import local_train as LT
-from daskml_h2o.models.metrics import compute_metrics
+from daskml_h2o.models.metrics import compute_metrics, local_reductions
 from daskml_h2o.models.scoring import (ScoringHistory, format_duration, format_speed, format_timestamp,
                                        metric_columns, metric_more_is_better, metric_value,
                                        resolve_stopping_metric, stop_early)
@@ -45,7 +44,7 @@ def score_chunks(scorer, state, chunks, on, description):
         parts = parallel.gather(parallel.map_chunks(_scored_chunk, chunks, args=(scorer, state),
                                                     name="dl-score-local"))
         preds, y, w = (np.concatenate([p[k] for p in parts]) for k in range(3))
-        with dask.config.set(scheduler="synchronous"):
+        with local_reductions():
             return _metrics(scorer, preds, y, w, on, description)
     preds = parallel.map_chunks(_predict_chunk, chunks, args=(scorer, state), name="dl-score-predict")
     w = parallel.as_dask_array(parallel.map_chunks(_column, chunks, args=("w",), name="dl-score-w"), chunks.nrows)

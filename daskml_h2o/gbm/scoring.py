@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-import dask
 import numpy as np
 
-from daskml_h2o.models.metrics import compute_metrics
+from daskml_h2o.models.metrics import compute_metrics, local_reductions
 from daskml_h2o.models.scoring import (ScoringHistory, format_duration, format_timestamp, metric_columns,
                                        metric_more_is_better, metric_value, resolve_stopping_metric, stop_early)
 
@@ -40,7 +39,7 @@ def score_model(ex, scorer, data, F, kind, domain, options, on):
     w = ex.as_array(ex.map(_column, data.chunks, args=("w",), name="gbm-score-w"), data.nrows)
     p = ex.as_array(preds, data.nrows, ncols)
     if ex.local:
-        with dask.config.set(scheduler="synchronous"):
+        with local_reductions():
             return compute_metrics(kind, y, p, weights=w, domain=domain, algo="gbm", on=on, **options)
     return compute_metrics(kind, y, p, weights=w, domain=domain, algo="gbm", on=on, **options)
 

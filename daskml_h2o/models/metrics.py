@@ -16,7 +16,9 @@ equal as float32 merge first, for free). Chunk histograms merge the same way in 
 order. On one chunk this reproduces H2O's bins exactly; with <= 400 distinct predictions
 everything is exact for any chunking. Everything threshold-based is read off the bins.
 """
+import contextlib
 import math
+import threading
 
 import dask
 import dask.array as da
@@ -560,6 +562,34 @@ def _tree_reduce(parts, combine, *args):
     return parts[0]
 
 
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def local_reductions():
+    """Reduce metrics in this thread with dask's synchronous scheduler (data already on the
+    driver). Thread-local on purpose: ``dask.config.set(scheduler=...)`` is process-wide, and
+    models trained side by side would restore each other's setting."""
+    before = getattr(_local, "sync", False)
+    _local.sync = True
+    try:
+        yield
+    finally:
+        _local.sync = before
+
+
+def _scheduler():
+    return "synchronous" if getattr(_local, "sync", False) else None
+
+
+def _compute(*args):
+    return dask.compute(*args, scheduler=_scheduler())
+
+
+def _persist(*args):
+    return dask.persist(*args, scheduler=_scheduler())
+
+
 def _reduce(blocks, partial, partial_args=(), kind=None):
     """One dask pass: ``partial(*chunk_blocks, *partial_args)`` per chunk, combined in chunk order.
 
@@ -570,8 +600,8 @@ def _reduce(blocks, partial, partial_args=(), kind=None):
     if not parts:
         raise ValueError("cannot compute metrics on an array with no chunks")
     if kind is None:
-        return dask.compute(_tree_reduce(parts, _sum_many))[0]
-    return dask.compute(_tree_reduce(parts, _combine_many, kind))[0]
+        return _compute(_tree_reduce(parts, _sum_many))[0]
+    return _compute(_tree_reduce(parts, _combine_many, kind))[0]
 
 
 # ----------------------------------------------------------------------------------------
@@ -820,7 +850,7 @@ def _regression(actual, preds, weights, distribution, power, alpha, huber_alpha,
     preds = _check_1d(preds, "preds")
     code = DISTRIBUTIONS.index(dist)
     if dist == "huber":
-        actual, preds, weights = dask.persist(actual, preds, weights)
+        actual, preds, weights = _persist(actual, preds, weights)
     blocks = _aligned_blocks([actual, preds, weights])
     acc = _reduce(blocks, _partial_regression_chunk, (code, power, alpha, 0.0), "regression")["acc"]
     delta = float("nan")
@@ -851,7 +881,7 @@ def _binomial(actual, preds, weights, domain, label):
     if preds.ndim == 2 and preds.shape[1] == 1:
         preds = preds[:, 0]
     domain = _domain(domain, 2)
-    actual, preds, weights = dask.persist(actual, preds, weights)
+    actual, preds, weights = _persist(actual, preds, weights)
     blocks = _aligned_blocks([actual, preds, weights])
     res = _reduce(blocks, _partial_binomial, (), "binomial")
     acc = res["acc"]
