@@ -200,6 +200,22 @@ def test_gbm_main_model_keeps_ntrees_without_early_stopping(prostate):
     assert m.ntrees_actual == 4 and m.actual_params["ntrees"] == 4
 
 
+def test_a_time_limit_also_applies_the_main_model_rule(prostate):
+    m = _gbm(ntrees=4, nfolds=2, max_runtime_secs=10000.0)
+    m.train(x=X, y="CAPSULE", training_frame=prostate)
+    assert [cm.ntrees_actual for cm in m.cross_validation_models()] == [4, 4]
+    assert m.ntrees_actual == 4 and m.actual_params["stopping_rounds"] == 0
+    assert m.cross_validation_models()[0].actual_params["max_runtime_secs"] == pytest.approx(10000.0 / 2)
+
+
+def test_a_failing_fold_model_names_the_fold(h2o_session):
+    # fold 1 (rows with fc == 0) leaves only y == 1 rows to train on: a constant response
+    fr = h2o_session.H2OFrame(pd.DataFrame({"a": np.arange(20.0), "y": ["n"] * 5 + ["p"] * 15,
+                                            "fc": [0] * 5 + [0, 1] * 7 + [1]}), column_types={"y": "enum"})
+    with pytest.raises(H2OResponseError, match=r"Cross-validation model 1 / 2 failed: .*constant"):
+        _gbm(fold_column="fc", min_rows=1).train(x=["a"], y="y", training_frame=fr)
+
+
 def test_dl_main_model_trains_the_folds_mean_epochs(prostate):
     m = _dl(nfolds=2, epochs=2, stopping_rounds=5)
     m.train(x=X, y="CAPSULE", training_frame=prostate)
@@ -215,13 +231,14 @@ def test_dl_main_model_trains_the_folds_mean_epochs(prostate):
 
 def test_fold_column_values_are_the_folds(prostate):
     prostate["fc"] = (prostate["ID"] % 3) * 2 + 1  # values 1, 3, 5
-    m = _gbm(keep_cross_validation_fold_assignment=True)
-    m.train(x=X, y="CAPSULE", training_frame=prostate, fold_column="fc")
+    m = _gbm(keep_cross_validation_fold_assignment=True, ignored_columns=["ID"])
+    m.train(y="CAPSULE", training_frame=prostate, fold_column="fc")
     ids = prostate.as_data_frame()["ID"].to_numpy()
     np.testing.assert_array_equal(_folds(m), ids % 3)
     assert len(m.cross_validation_models()) == 3
     assert m.actual_params["nfolds"] == 0 and m.actual_params["fold_assignment"] is None
-    assert "fc" not in m.cross_validation_models()[0]._model.columns
+    assert "fc" not in m._model.columns and "fc" not in m.cross_validation_models()[0]._model.columns
+    assert "AGE" in m.cross_validation_models()[0]._model.columns
 
 
 def test_enum_fold_column(prostate):

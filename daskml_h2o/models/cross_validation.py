@@ -207,10 +207,10 @@ def train_with_cv(est, spec) -> None:
     outcomes = run_concurrently(tasks, parallel)
     failed = [(k, o.error) for k, o in enumerate(outcomes) if not o.ok]
     if failed:
-        for fold in fold_models:
-            registry.remove(fold._model_id)
+        for k in range(nfolds):
+            registry.remove(f"{est._model_id}_cv_{k + 1}")
         k, err = failed[0]
-        raise type(err)(f"cross-validation model {k + 1} of {nfolds} failed: {err}") from err
+        raise H2OResponseError(f"Cross-validation model {k + 1} / {nfolds} failed: {err}") from err
 
     overrides = {"seed": seed, **est._cv_main_model_params(fold_models)}
     main_budget = share
@@ -234,7 +234,7 @@ def _check_folds_not_empty(folds, nfolds):
         lambda s: pd.Series([np.bincount(s.to_numpy()[s.to_numpy() >= 0], minlength=nfolds)]),
         meta=pd.Series([], dtype=object)).compute()
     sizes = [int(v) for v in np.sum(np.vstack(list(parts)), axis=0)]
-    if min(sizes) == 0 or sum(sizes) == min(sizes):
+    if min(sizes) == 0:
         raise H2OResponseError(f"Not enough data to create {nfolds} random cross-validation splits. Either reduce "
                                "nfolds, specify a larger dataset (or specify another random number seed, if "
                                "applicable).")
