@@ -55,8 +55,8 @@ def _fail(est, field: str, message: str):
 
 
 def check_cv_params(est, spec) -> None:
-    """H2O's cross-validation parameter checks, with H2O's messages, before any training work.
-    A fold column is read once here (distinct values and NAs)."""
+    """H2O's cross-validation parameter checks, with H2O's messages, before any training work
+    (a fold column's distinct values and NAs take one small pass over that column)."""
     p = est._parms
     nfolds = p.get("nfolds") or 0
     if isinstance(nfolds, bool) or not isinstance(nfolds, (int, np.integer)):
