@@ -29,6 +29,7 @@ import pandas as pd
 
 from daskml_h2o import registry
 from daskml_h2o.models.base import H2OResponseError, prediction_column_names
+from daskml_h2o.models.tables import H2OTwoDimTable
 
 __all__ = ["cv_requested", "check_cv_params", "train_with_cv", "metrics_summary", "CV_ATTRIBUTES"]
 
@@ -307,10 +308,9 @@ def _xval_metrics(est, spec, raw, nfolds):
                                        "combined holdout predictions)", **est._metric_options())
 
 
-def metrics_summary(fold_metrics) -> "H2OTwoDimTable":
+def metrics_summary(fold_metrics) -> H2OTwoDimTable:
     """H2O's "Cross-Validation Metrics Summary": per metric (alphabetical) the mean and sample
     standard deviation over folds, then each fold's validation value."""
-    from daskml_h2o.models.tables import H2OTwoDimTable
     dicts = [m._as_dict() for m in fold_metrics]
     names = sorted(k for k in dicts[0] if k not in _SUMMARY_SKIP)
     rows = []
