@@ -67,7 +67,8 @@ class _Run:
             return False
         if plan.max_models and self.launched >= plan.max_models:
             return False
-        if plan.max_runtime_secs and time.monotonic() - self.started >= plan.max_runtime_secs:
+        # the runtime budget always lets the first model start: a budget shorter than one build still gives a model
+        if plan.max_runtime_secs and self.launched and time.monotonic() - self.started >= plan.max_runtime_secs:
             return False
         models = plan.prior_models + [a.model for a in self.done if a.model is not None]
         return not plan.stop_rule(models)

@@ -28,6 +28,16 @@ def _frame_key(frame):
     return None if frame is None else getattr(frame, "frame_id", None) or id(frame)
 
 
+def _full_params(cls, params) -> str:
+    """Every parameter of the model these params build, defaults included: two combinations that
+    differ only by spelling out a default are the same model."""
+    try:
+        full = cls(**params).get_params()
+    except Exception:  # the build will fail and report it; compare the raw values meanwhile
+        full = params
+    return repr(sorted((k, v) for k, v in full.items() if k != "model_id"))
+
+
 def _cell(value):
     return list(value) if isinstance(value, tuple) else value
 
@@ -172,7 +182,7 @@ class H2OGridSearch:
                 params = dict(fixed, **dict(zip(names, combo)))
                 if derive_seed:
                     params["seed"] = criteria["seed"] + index
-                fingerprint = (frames, others, repr(sorted(params.items())))
+                fingerprint = (frames, others, _full_params(cls, params))
                 state.counter += 1
                 if fingerprint in state.fingerprints or fingerprint in drawn:
                     continue
