@@ -80,7 +80,7 @@ class H2ODeepLearningEstimator(H2OEstimator):
         "auc_type": ("auto", "none", "macro_ovr", "weighted_ovr", "macro_ovo", "weighted_ovo"),
     }
     # parameters later issues bring (cross-validation, checkpoints); setting them raises "not supported yet"
-    _not_yet = {"nfolds": 0, "fold_column": None, "checkpoint": None, "elastic_averaging": False,
+    _not_yet = {"checkpoint": None, "elastic_averaging": False,
                 "custom_metric_func": None, "export_checkpoints_dir": None}
 
     @property
@@ -94,6 +94,15 @@ class H2ODeepLearningEstimator(H2OEstimator):
             raise H2OResponseError(f"Illegal argument(s) for DeepLearning model: "
                                    f"{self._parms.get('model_id') or 'DeepLearning_model'}.  Details: "
                                    + "; ".join(errors))
+
+    def _cv_main_model_params(self, fold_models) -> dict:
+        """deeplearning.md §11.5: never overwrite with the best model; with early stopping or a
+        time limit, train the folds' mean final epoch count without early stopping."""
+        out = {"overwrite_with_best_model": False}
+        if self._parms["stopping_rounds"] == 0 and not self._parms["max_runtime_secs"]:
+            return out
+        epochs = [float(m._history.as_data_frame()["epochs"].iloc[-1]) for m in fold_models]
+        return {**out, "epochs": sum(epochs) / len(epochs), "stopping_rounds": 0}
 
     def _fit(self, spec) -> None:
         from daskml_h2o.deeplearning.training import train_deeplearning

@@ -67,7 +67,7 @@ class H2OGradientBoostingEstimator(H2OEstimator):
     }
     # Parameters of H2O's GBM that later issues bring; setting them raises "not supported yet".
     _not_yet = {
-        "nfolds": 0, "fold_column": None, "checkpoint": None, "monotone_constraints": None,
+        "checkpoint": None, "monotone_constraints": None,
         "interaction_constraints": None, "calibrate_model": False, "calibration_frame": None,
         "custom_metric_func": None, "custom_distribution_func": None, "export_checkpoints_dir": None,
         "in_training_checkpoints_dir": None, "check_constant_response": True, "gainslift_bins": -1,
@@ -151,6 +151,13 @@ class H2OGradientBoostingEstimator(H2OEstimator):
         if errors:
             raise H2OResponseError("Illegal argument(s) for GBM model: " + self._model_id_or_new() + ".  Details: "
                                    + "; ".join(errors))
+
+    def _cv_main_model_params(self, fold_models) -> dict:
+        """gbm.md §10.4: with early stopping or a time limit the main model builds the folds'
+        mean number of trees (rounded down, as H2O's int division) without early stopping."""
+        if self._parms["stopping_rounds"] == 0 and not self._parms["max_runtime_secs"]:
+            return {}
+        return {"ntrees": sum(m._model.ntrees for m in fold_models) // len(fold_models), "stopping_rounds": 0}
 
     def _model_id_or_new(self) -> str:
         return self._parms.get("model_id") or "GBM_model"

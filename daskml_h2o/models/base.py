@@ -95,6 +95,12 @@ class H2OEstimator:
         self._spec = None
         self._model_id = kwargs.get("model_id")
         self._actual = {}
+        self._reset_cv()
+
+    def _reset_cv(self):
+        from daskml_h2o.models.cross_validation import CV_ATTRIBUTES
+        for name in CV_ATTRIBUTES:
+            object.__setattr__(self, name, None)
 
     # -- parameters -------------------------------------------------------------------------
     def __getattr__(self, name):
@@ -169,6 +175,7 @@ class H2OEstimator:
               weights_column=None, validation_frame=None, max_runtime_secs=None, ignored_columns=None,
               model_id=None, verbose=False):
         """Fit on ``training_frame`` (H2O's ``train``); returns the estimator, now a model."""
+        from daskml_h2o.models import cross_validation as cv
         from daskml_h2o.models.validation import resolve_training
         self._check_not_yet()
         spec = resolve_training(self, x=x, y=y, training_frame=training_frame, offset_column=offset_column,
@@ -176,6 +183,7 @@ class H2OEstimator:
                                 validation_frame=validation_frame, max_runtime_secs=max_runtime_secs,
                                 ignored_columns=ignored_columns, verbose=verbose)
         self._validate_params(spec)
+        cv.check_cv_params(self, spec)
         if model_id is not None:
             self._model_id = model_id
         elif self._parms.get("model_id"):
@@ -184,7 +192,11 @@ class H2OEstimator:
             self._model_id = self._new_model_id()
         self._spec = spec
         self._metrics = {}
-        self._fit(spec)
+        self._reset_cv()
+        if cv.cv_requested(self, spec):
+            cv.train_with_cv(self, spec)
+        else:
+            self._fit(spec)
         registry.register(self, self._model_id)
         return self
 
@@ -194,6 +206,11 @@ class H2OEstimator:
 
     def _metric_options(self) -> dict:
         """Distribution settings the metrics need (mean residual deviance)."""
+        return {}
+
+    def _cv_main_model_params(self, fold_models) -> dict:
+        """Parameters the main model of a cross-validation takes from its fold models (H2O's
+        ``cv_computeAndSetOptimalParameters``); none by default."""
         return {}
 
     def _validate_params(self, spec: TrainingSpec) -> None:
@@ -297,6 +314,33 @@ class H2OEstimator:
     def error(self, thresholds=None, train=False, valid=False, xval=False):
         return self._metric("error", train, valid, xval, **({"thresholds": thresholds} if thresholds else {}))
 
+    # -- cross-validation --------------------------------------------------------------------
+    def cross_validation_metrics_summary(self):
+        """Per-fold validation metrics with their mean and sd (None without cross-validation)."""
+        return self.__dict__.get("_cv_metrics_summary")
+
+    def cross_validation_models(self):
+        """The fold models (None unless trained with keep_cross_validation_models=True)."""
+        ids = self.__dict__.get("_cv_model_ids")
+        if ids is None:
+            return None
+        return self.__dict__.get("_cv_models") or [registry.get(model_id) for model_id in ids]
+
+    def cross_validation_predictions(self):
+        """One frame per fold, the size of the training frame, zeros outside that fold's rows
+        (None unless keep_cross_validation_predictions=True)."""
+        return self.__dict__.get("_cv_predictions")
+
+    def cross_validation_holdout_predictions(self):
+        """Each training row predicted by the fold model that did not see it (None unless
+        keep_cross_validation_predictions=True)."""
+        return self.__dict__.get("_cv_holdout_predictions")
+
+    def cross_validation_fold_assignment(self):
+        """Column ``fold_assignment`` of each training row (None unless
+        keep_cross_validation_fold_assignment=True)."""
+        return self.__dict__.get("_cv_fold_assignment")
+
     def scoring_history(self):
         self._require_trained()
         return None if self._history is None else self._history.as_data_frame()
@@ -335,6 +379,8 @@ class H2OEstimator:
             metrics = self._metrics.get(which)
             if metrics is not None:
                 lines += [str(metrics), ""]
+        if self.__dict__.get("_cv_metrics_summary") is not None:
+            lines += [str(self._cv_metrics_summary), ""]
         if self._history is not None:
             lines += ["Scoring History: ", str(self._history.as_data_frame()), ""]
         vi = self.varimp(use_pandas=True)
