@@ -288,3 +288,24 @@ def test_unbuilt_grid_prints_its_combinations():
     text = str(H2OGridSearch(H2OGradientBoostingEstimator, {"max_depth": [1, 2]}))
     assert "Grid Search of Model H2OGradientBoostingEstimator" in text and "[2]" in text
     assert grid_module.H2OGridSearch is H2OGridSearch
+
+
+def test_cross_validated_grid_ranks_by_xval_metrics(prostate):
+    grid = H2OGridSearch(H2OGradientBoostingEstimator(ntrees=2, seed=1, nfolds=2), {"max_depth": [1, 3]},
+                         grid_id="t_xval")
+    grid.train(x=X, y="CAPSULE", training_frame=prostate)
+    xval = grid.logloss(xval=True)
+    assert xval != grid.logloss()
+    assert grid.model_ids == sorted(xval, key=xval.get)
+    assert list(grid.sorted_metric_table()["logloss"]) == pytest.approx(sorted(xval.values()))
+    assert grid.is_cross_validated() == {k: True for k in xval}
+
+
+def test_autoencoder_grid_ranks_by_reconstruction_mse(prostate):
+    from daskml_h2o.estimators import H2OAutoEncoderEstimator
+    grid = H2OGridSearch(H2OAutoEncoderEstimator(epochs=0.5, seed=1, reproducible=True), {"hidden": [[2], [3]]},
+                         grid_id="t_ae")
+    grid.train(x=X, training_frame=prostate)
+    mse = grid.mse()
+    assert len(mse) == 2 and grid.model_ids == sorted(mse, key=mse.get)
+    assert str(grid).startswith("Hyper-Parameter Search Summary: ordered by increasing mse")
