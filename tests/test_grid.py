@@ -145,7 +145,7 @@ def test_random_grid_stops_early_over_models_and_on_runtime(prostate):
                          search_criteria=criteria, parallelism=1)
     assert len(grid.train(x=X, y="CAPSULE", training_frame=prostate)) == 3
     timed = H2OGridSearch(H2OGradientBoostingEstimator(ntrees=2), hyper, grid_id="t_rand_time", parallelism=1,
-                          search_criteria={"strategy": "RandomDiscrete", "seed": 1, "max_runtime_secs": 1e-9})
+                          search_criteria={"strategy": "RandomDiscrete", "seed": 1, "max_runtime_secs": 1e-3})
     assert len(timed.train(x=X, y="CAPSULE", training_frame=prostate)) == 1
 
 
@@ -178,6 +178,16 @@ def test_failing_combination_is_recorded_and_the_grid_carries_on(prostate, capsy
     assert "Errors/Warnings building gridsearch model" in out and "Hyper-parameter: max_depth, -5" in out
     text = str(grid)
     assert "Failed Models" in text and "t_fail_model_4" in text
+
+
+def test_training_again_retries_failed_combinations_with_h2o_numbers(prostate):
+    grid = _gbm_grid({"max_depth": [2, -5]}, "t_retry").train(x=X, y="CAPSULE", training_frame=prostate)
+    assert grid.model_ids == ["t_retry_model_1"] and grid.failed_raw_params == [["-5"]]
+    grid.train(x=X, y="CAPSULE", training_frame=prostate)
+    # as H2O 3.46: the failing combination is tried again, as model_3 (1 model + position 2)
+    assert grid.model_ids == ["t_retry_model_1"]
+    assert grid.failed_raw_params == [["-5"]]
+    assert [p["model_id"] for p in grid.failed_params] == ["t_retry_model_3"]
 
 
 def test_grid_where_every_combination_fails_raises(prostate):

@@ -1,6 +1,6 @@
 """``H2OGridSearch``: H2O's grid search over any estimator parameter, on the shared model layer.
 
-The grid builds ``<grid_id>_model_<n>`` models (one number per combination visited, as H2O),
+The grid builds ``<grid_id>_model_<n>`` models (numbered as H2O numbers them),
 keeps the failures apart, ranks the models by H2O's default metric and registers itself so that
 ``h2o.get_grid(grid_id)`` finds it. Training again, or a new grid with the same ``grid_id``,
 builds only the combinations the grid does not hold yet.
@@ -48,7 +48,6 @@ class _GridState:
     def __init__(self):
         self.built = []           # models in build order
         self.fingerprints = set()
-        self.counter = 0          # model numbers handed out (built, failed or already present)
         self.failures = []        # dicts: params, raw, detail, trace
         self.kind = None
 
@@ -176,6 +175,10 @@ class H2OGridSearch:
         others = tuple(repr(columns[k]) for k in ("x", "y", "offset_column", "fold_column", "weights_column"))
 
         drawn = set()
+        # H2O numbers a model by the grid's model count when the call starts plus the combination's
+        # position in this call's walk (so combinations already built still use up numbers)
+        start = len(state.built)
+        taken = {m.model_id for m in state.built}
 
         def jobs():
             for index, combo in enumerate(walk):
@@ -183,12 +186,15 @@ class H2OGridSearch:
                 if derive_seed:
                     params["seed"] = criteria["seed"] + index
                 fingerprint = (frames, others, _full_params(cls, params))
-                state.counter += 1
                 if fingerprint in state.fingerprints or fingerprint in drawn:
                     continue
                 drawn.add(fingerprint)
-                params["model_id"] = f"{self._id}_model_{state.counter}"
-                yield Job(index=index, number=state.counter, combo=combo, params=params, fingerprint=fingerprint)
+                number = start + index + 1
+                while f"{self._id}_model_{number}" in taken:
+                    number += 1
+                taken.add(f"{self._id}_model_{number}")
+                params["model_id"] = f"{self._id}_model_{number}"
+                yield Job(index=index, number=number, combo=combo, params=params, fingerprint=fingerprint)
 
         def build(job):
             model = cls(**job.params)
@@ -204,6 +210,9 @@ class H2OGridSearch:
 
     def _record(self, attempts, hyper) -> None:
         names = hyper_names(hyper)
+        # a combination tried again replaces its earlier failure (as H2O lists it once)
+        tried = {a.job.fingerprint for a in attempts}
+        self._state.failures = [f for f in self._state.failures if f["fingerprint"] not in tried]
         for attempt in attempts:
             if attempt.model is not None:
                 self._state.built.append(attempt.model)
@@ -213,7 +222,8 @@ class H2OGridSearch:
                 self._state.failures.append({
                     "params": dict(attempt.job.params), "raw": [str(_cell(v)) for v in attempt.job.combo],
                     "hyper": dict(zip(names, attempt.job.combo)), "detail": f"{type(attempt.error).__name__}: "
-                    f"{attempt.error}\n", "trace": attempt.trace, "model_id": attempt.job.params["model_id"]})
+                    f"{attempt.error}\n", "trace": attempt.trace, "model_id": attempt.job.params["model_id"],
+                    "fingerprint": attempt.job.fingerprint})
 
     def _report_failures(self, attempts) -> None:
         failed = [a for a in attempts if a.error is not None]
