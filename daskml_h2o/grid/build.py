@@ -50,6 +50,7 @@ class BuildPlan:
     max_runtime_secs: float = 0.0
     stop_rule: Callable[[list], bool] = lambda models: False
     prior_models: list = field(default_factory=list)
+    on_done: Callable[[int], None] = lambda n_done: None  # called (under the lock) as builds finish
 
 
 class _Run:
@@ -93,6 +94,7 @@ class _Run:
                 attempt = Attempt(job, error=err, trace=traceback.format_exc())
             with self.lock:
                 self.done.append(attempt)
+                self.plan.on_done(len(self.done))
 
 
 def run_build(plan: BuildPlan, parallelism: int) -> list[Attempt]:

@@ -14,9 +14,10 @@ from daskml_h2o import registry
 from daskml_h2o.grid import ranking
 from daskml_h2o.grid.build import BuildPlan, Job, run_build
 from daskml_h2o.grid.hyperspace import (cartesian, check_hyper_params, check_param_names, check_search_criteria,
-                                        hyper_names, random_discrete)
+                                        hyper_names, random_discrete, space_size)
 from daskml_h2o.models.base import H2OEstimator, H2OValueError
 from daskml_h2o.models.tables import H2OTwoDimTable
+from daskml_h2o.progress import ProgressBar
 
 __all__ = ["H2OGridSearch"]
 
@@ -132,7 +133,12 @@ class H2OGridSearch:
         columns = dict(x=x, y=y, training_frame=training_frame, validation_frame=validation_frame,
                        offset_column=offset_column, fold_column=fold_column, weights_column=weights_column)
         plan = self._plan(cls, hyper, fixed, criteria, columns)
-        attempts = run_build(plan, self._parallelism)
+        expected = space_size(hyper)
+        if criteria["max_models"]:
+            expected = min(expected, criteria["max_models"])
+        with ProgressBar(f"{cls.algo} Grid Build") as bar:
+            plan.on_done = lambda n_done: bar.update(n_done / expected)
+            attempts = run_build(plan, self._parallelism)
         self._record(attempts, hyper)
         registry.register(self, self._id)
         self._report_failures(attempts)
@@ -321,7 +327,8 @@ class H2OGridSearch:
 
     def _describe(self) -> str:
         if not self._state.built and not self._state.failures:
-            combos = [[i + 1, list(c)] for i, c in enumerate(cartesian(self.hyper_params))] \
+            # the first combinations only: a random search's space can be astronomically large
+            combos = [[i + 1, list(c)] for i, c in enumerate(itertools.islice(cartesian(self.hyper_params), 100))] \
                 if self.hyper_params and all(isinstance(v, (list, tuple)) and v for v in self.hyper_params.values()) \
                 else []
             return str(H2OTwoDimTable(table_header=f"Grid Search of Model {type(self.model).__name__}",
