@@ -319,3 +319,11 @@ def test_autoencoder_grid_ranks_by_reconstruction_mse(prostate):
     mse = grid.mse()
     assert len(mse) == 2 and grid.model_ids == sorted(mse, key=mse.get)
     assert str(grid).startswith("Hyper-Parameter Search Summary: ordered by increasing mse")
+
+
+def test_adaptive_parallelism_follows_threads_and_memory(prostate):
+    from daskml_h2o.grid.build import adaptive_builders
+    from daskml_h2o.models.concurrent import cluster_threads
+    assert adaptive_builders(prostate) == cluster_threads() == 2
+    # a training frame that half the cluster's memory cannot hold twice: one build at a time
+    assert adaptive_builders(SimpleNamespace(nrow=10**11, ncol=10)) == 1

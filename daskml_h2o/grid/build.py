@@ -14,9 +14,10 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from daskml_h2o.models.concurrent import default_parallelism, run_concurrently
+from daskml_h2o.cluster import get_client
+from daskml_h2o.models.concurrent import cluster_threads, run_concurrently
 
-__all__ = ["Job", "Attempt", "BuildPlan", "run_build"]
+__all__ = ["Job", "Attempt", "BuildPlan", "adaptive_builders", "run_build"]
 
 
 @dataclass
@@ -97,11 +98,26 @@ class _Run:
                 self.plan.on_done(len(self.done))
 
 
-def run_build(plan: BuildPlan, parallelism: int) -> list[Attempt]:
-    """Run the plan with ``parallelism`` builders (0: one per cluster thread); attempts come back
-    in the order their combinations were drawn."""
+def adaptive_builders(frame) -> int:
+    """``parallelism=0``: one build per cluster thread, fewer when the cluster's memory could not
+    hold a copy of the training data per build (every build persists its own training chunks)."""
+    threads = cluster_threads()
+    try:
+        workers = get_client().scheduler_info(n_workers=-1)["workers"].values()
+        memory = sum(w.get("memory_limit") or 0 for w in workers)
+        data = frame.nrow * frame.ncol * 8
+    except Exception:  # no memory limits known (e.g. an adopted client): threads only
+        return threads
+    if memory <= 0 or data <= 0:
+        return threads
+    return max(1, min(threads, int(memory * 0.5 // data)))
+
+
+def run_build(plan: BuildPlan, parallelism: int, frame=None) -> list[Attempt]:
+    """Run the plan with ``parallelism`` builders (0: adaptive, see ``adaptive_builders``);
+    attempts come back in the order their combinations were drawn."""
     run = _Run(plan)
-    workers = default_parallelism(1 << 16) if parallelism == 0 else max(1, int(parallelism))
+    workers = adaptive_builders(frame) if parallelism == 0 else max(1, int(parallelism))
     outcomes = run_concurrently([run.builder] * workers, parallelism=workers)
     for outcome in outcomes:
         if not outcome.ok:  # the builder loop itself failed (not a model): surface it

@@ -64,9 +64,14 @@ class H2OGridSearch:
 
     Differences from H2O:
 
-    - ``parallelism`` defaults to 0 (adaptive): models train side by side, as many as the cluster
-      has threads. H2O defaults to 1 (sequential); pass ``parallelism=1`` for that. The models are
-      the same either way: each combination's model number and seed are fixed when it is drawn.
+    - ``parallelism`` defaults to 0 (adaptive): models train side by side, one per cluster thread
+      and no more than half the cluster's memory holds copies of the training data. H2O defaults to
+      1 (sequential); pass ``parallelism=1`` for that. The models are the same either way: each
+      combination's model number and seed are fixed when it is drawn (RandomDiscrete's runtime
+      budget and early stopping are checked as models finish, so with several builders a few more
+      models may start before a rule stops the search).
+    - ``grid.models`` / ``model_ids`` / iteration are best first by the grid's sort metric, as
+      h2o-py returns them (not in build order); ``_model_<n>`` tells the build order.
     - ``print(grid)`` / ``grid.show()`` also print the failure table when combinations failed.
     - ``export_checkpoints_dir`` and ``recovery_dir`` are not supported yet (ValueError when set).
     - A RandomDiscrete search's ``max_runtime_secs`` stops launching new models once spent; models
@@ -138,7 +143,7 @@ class H2OGridSearch:
             expected = min(expected, criteria["max_models"])
         with ProgressBar(f"{cls.algo} Grid Build") as bar:
             plan.on_done = lambda n_done: bar.update(n_done / expected)
-            attempts = run_build(plan, self._parallelism)
+            attempts = run_build(plan, self._parallelism, frame=training_frame)
         self._record(attempts, hyper)
         registry.register(self, self._id)
         self._report_failures(attempts)
