@@ -172,6 +172,7 @@ def test_failing_combination_is_recorded_and_the_grid_carries_on(prostate, capsy
     # walk order: distribution (first name alphabetically) turns fastest
     assert grid.failed_raw_params == [["nonsense", "2"], ["bernoulli", "-5"], ["nonsense", "-5"]]
     assert grid.failed_params[1]["max_depth"] == -5 and grid.failed_params[1]["model_id"] == "t_fail_model_3"
+    assert grid.failed_params[1]["ntrees"] == 3 and grid.failed_params[1]["min_rows"] == 10.0  # full parameters
     assert "distribution" in grid.failure_details[0] and "max_depth" in grid.failure_details[1]
     assert len(grid.failure_stack_traces) == 3 and grid.warning_details == []
     out = capsys.readouterr().out

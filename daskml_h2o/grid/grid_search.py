@@ -29,14 +29,18 @@ def _frame_key(frame):
     return None if frame is None else getattr(frame, "frame_id", None) or id(frame)
 
 
-def _full_params(cls, params) -> str:
-    """Every parameter of the model these params build, defaults included: two combinations that
-    differ only by spelling out a default are the same model."""
+def _all_params(cls, params) -> dict:
+    """Every parameter of the model these params build, defaults included (the given values
+    alone when the estimator refuses them)."""
     try:
-        full = cls(**params).get_params()
-    except Exception:  # the build will fail and report it; compare the raw values meanwhile
-        full = params
-    return repr(sorted((k, v) for k, v in full.items() if k != "model_id"))
+        return cls(**params).get_params()
+    except Exception:  # the build fails and reports it; keep what was asked for
+        return dict(params)
+
+
+def _full_params(cls, params) -> str:
+    """Two combinations that differ only by spelling out a default are the same model."""
+    return repr(sorted((k, v) for k, v in _all_params(cls, params).items() if k != "model_id"))
 
 
 def _cell(value):
@@ -231,7 +235,7 @@ class H2OGridSearch:
                 self._state.kind = self._state.kind or attempt.model._spec.kind
             else:
                 self._state.failures.append({
-                    "params": dict(attempt.job.params), "raw": [str(_cell(v)) for v in attempt.job.combo],
+                    "params": _all_params(type(self.model), attempt.job.params), "raw": [str(_cell(v)) for v in attempt.job.combo],
                     "hyper": dict(zip(names, attempt.job.combo)), "detail": f"{type(attempt.error).__name__}: "
                     f"{attempt.error}\n", "trace": attempt.trace, "model_id": attempt.job.params["model_id"],
                     "fingerprint": attempt.job.fingerprint})
