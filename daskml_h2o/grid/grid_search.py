@@ -66,20 +66,23 @@ class H2OGridSearch:
     (default: every combination) or ``{"strategy": "RandomDiscrete", "max_models", "max_runtime_secs",
     "seed", "stopping_rounds", "stopping_metric", "stopping_tolerance"}``.
 
+    As in h2o-py, ``grid.models``, ``model_ids`` and iteration are best first by the grid's sort
+    metric (logloss / residual deviance ascending; xval, else validation, else training metrics);
+    ``<grid_id>_model_<n>`` tells the build order.
+
     Differences from H2O:
 
     - ``parallelism`` defaults to 0 (adaptive): models train side by side, one per cluster thread
       and no more than half the cluster's memory holds copies of the training data. H2O defaults to
-      1 (sequential); pass ``parallelism=1`` for that. The models are the same either way: each
-      combination's model number and seed are fixed when it is drawn (RandomDiscrete's runtime
-      budget and early stopping are checked as models finish, so with several builders a few more
-      models may start before a rule stops the search).
-    - ``grid.models`` / ``model_ids`` / iteration are best first by the grid's sort metric, as
-      h2o-py returns them (not in build order); ``_model_<n>`` tells the build order.
+      1 (sequential); pass ``parallelism=1`` for that. Reproducible builds (GBM, Deep Learning with
+      ``reproducible=True``) give the same models either way: each combination's model number and
+      seed are fixed when it is drawn. RandomDiscrete's runtime budget and early stopping are
+      checked as models finish, so with several builders a few more models may start before a
+      rule stops the search.
     - ``print(grid)`` / ``grid.show()`` also print the failure table when combinations failed.
     - ``export_checkpoints_dir`` and ``recovery_dir`` are not supported yet (ValueError when set).
     - A RandomDiscrete search's ``max_runtime_secs`` stops launching new models once spent; models
-      already running finish (H2O also cuts each model's own runtime to the time left).
+      already running finish (H2O also limits each model to the time left).
     """
 
     def __init__(self, model, hyper_params, grid_id=None, search_criteria=None, export_checkpoints_dir=None,
