@@ -280,6 +280,20 @@ def test_bad_constructor_arguments():
         H2OGridSearch(H2OGradientBoostingEstimator, {"max_depth": [1]}).train(y="CAPSULE")
 
 
+def test_bad_columns_fail_before_any_model_is_built(prostate):
+    grid = H2OGridSearch(H2OGradientBoostingEstimator(ntrees=2), {"max_depth": [1, 2]}, grid_id="t_cols")
+    with pytest.raises(ValueError, match="Column 'AGEE' not in the training frame"):
+        grid.train(x=["AGEE", "PSA"], y="CAPSULE", training_frame=prostate)
+    with pytest.raises(ValueError, match="Column 42 does not exist"):
+        grid.train(x=X, y=42, training_frame=prostate)
+    with pytest.raises(ValueError, match="y must be a single column"):
+        grid.train(x=X, y=["CAPSULE", "RACE"], training_frame=prostate)
+    with pytest.raises(ValueError, match="training_frame must be an H2OFrame"):
+        grid.train(x=X, y="CAPSULE", training_frame=prostate.as_data_frame())
+    assert _no_models_start_with("t_cols")
+    assert len(grid.train(x=X, y=["CAPSULE"], training_frame=prostate)) == 2
+
+
 def test_hyper_parameter_set_on_the_base_model_is_ambiguous(prostate):
     grid = H2OGridSearch(H2OGradientBoostingEstimator(max_depth=3, ntrees=2), {"max_depth": [1, 2]},
                          grid_id="t_bad_base")

@@ -43,6 +43,27 @@ def _full_params(cls, params) -> str:
     return repr(sorted((k, v) for k, v in _all_params(cls, params).items() if k != "model_id"))
 
 
+def _check_columns(frame, x, y):
+    """h2o-py's checks of train()'s frame and column references, before any build; returns y."""
+    from daskml_h2o.frame import H2OFrame
+    if frame is None:
+        raise H2OValueError("Missing training_frame")
+    if not isinstance(frame, H2OFrame):
+        raise H2OValueError(f"training_frame must be an H2OFrame, got {type(frame).__name__}")
+    if isinstance(y, (list, tuple)):
+        if len(y) != 1:
+            raise H2OValueError(f"y must be a single column reference, got {y!r}")
+        y = y[0]
+    names = frame.names
+    for ref in ([] if x is None else [x] if isinstance(x, (str, int)) else list(x)) + ([] if y is None else [y]):
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            if not -len(names) <= ref < len(names):
+                raise H2OValueError(f"Column {ref} does not exist in the training frame")
+        elif ref not in names:
+            raise H2OValueError(f"Column {ref!r} not in the training frame")
+    return y
+
+
 def _cell(value):
     return list(value) if isinstance(value, tuple) else value
 
@@ -131,8 +152,7 @@ class H2OGridSearch:
               validation_frame=None, **params):
         """Build every combination not built yet (Cartesian) or a random draw of them (RandomDiscrete);
         ``params`` are estimator parameters shared by all models. Returns the grid."""
-        if training_frame is None:
-            raise H2OValueError("Missing training_frame")
+        y = _check_columns(training_frame, x, y)
         cls = type(self.model)
         fixed = self._fixed_params(cls, params)
         hyper = check_hyper_params(cls, self.hyper_params, fixed)
