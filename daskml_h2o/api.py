@@ -10,8 +10,8 @@ import pandas as pd
 from daskml_h2o import io, registry
 from daskml_h2o.frame import H2OFrame
 
-__all__ = ["import_file", "upload_file", "export_file", "ls", "get_frame", "get_model", "remove", "remove_all",
-           "hex_name"]
+__all__ = ["import_file", "upload_file", "export_file", "ls", "get_frame", "get_model", "get_grid", "remove",
+           "remove_all", "hex_name"]
 
 _COMPRESSION_EXT = (".gz", ".bz2", ".zip", ".xz", ".zst")
 
@@ -105,6 +105,15 @@ def get_model(model_id):
     obj = registry.get(model_id)
     if not isinstance(obj, H2OEstimator):
         raise ValueError(f"no model with id {model_id!r}; h2o.ls() lists the keys")
+    return obj
+
+
+def get_grid(grid_id):
+    """The grid registered under ``grid_id`` (an ``H2OGridSearch``)."""
+    from daskml_h2o.grid.grid_search import H2OGridSearch
+    obj = registry.get(grid_id)
+    if not isinstance(obj, H2OGridSearch):
+        raise ValueError(f"no grid with id {grid_id!r}; h2o.ls() lists the keys")
     return obj
 
 
