@@ -151,3 +151,63 @@ def test_gbm_changed_response_levels_are_refused(iris):
     two["Species"] = two["Species"].ascharacter().asfactor()  # two levels left: a binomial problem
     with pytest.raises(H2OValueError, match="Response type must be the same"):
         _gbm(ntrees=4, checkpoint=first).train(x=x, y="Species", training_frame=two)
+
+
+def _history_rows(model):
+    return model.scoring_history().drop(columns=["", "timestamp", "duration", "training_speed"])
+
+
+def test_dl_continues_from_the_checkpoints_network(prostate):
+    first = _dl(epochs=1, model_id="ckpt_dl_one")
+    first.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    continued = _dl(epochs=2, checkpoint="ckpt_dl_one", l2=1e-5)
+    continued.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    old, new = _history_rows(first), _history_rows(continued)
+    assert new["epochs"].iloc[-1] == pytest.approx(2.0)
+    assert len(new) > len(old)
+    # the checkpoint's rows come first, then training went on from its network
+    np.testing.assert_array_equal(new.iloc[:len(old)].to_numpy(float), old.to_numpy(float))
+    assert new["iterations"].iloc[len(old)] == old["iterations"].iloc[-1] + 1
+    assert new["samples"].iloc[len(old)] > old["samples"].iloc[-1]
+    assert continued._model.state.samples == 2 * first._model.state.samples
+    assert not np.array_equal(continued._model.state.weights, first._model.state.weights)
+    assert continued.actual_params["seed"] == 7
+
+
+def test_dl_continued_equals_one_go_when_reproducible(prostate):
+    first = _dl(epochs=1, overwrite_with_best_model=False)
+    first.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    continued = _dl(epochs=2, checkpoint=first, overwrite_with_best_model=False)
+    continued.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    one_go = _dl(epochs=2, overwrite_with_best_model=False)
+    one_go.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    np.testing.assert_array_equal(continued._model.state.weights, one_go._model.state.weights)
+    np.testing.assert_array_equal(continued._model.state.w_eg2, one_go._model.state.w_eg2)
+    np.testing.assert_array_equal(_history_rows(continued).to_numpy(float), _history_rows(one_go).to_numpy(float))
+
+
+def test_dl_refused_restarts(prostate):
+    first = _dl(epochs=1)
+    first.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    with pytest.raises(H2OValueError, match=r"Total number of epochs must be larger .* \(1\.0\)"):
+        _dl(epochs=1, checkpoint=first).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    with pytest.raises(H2OValueError) as err:
+        _dl(epochs=2, checkpoint=first, hidden=[5], activation="tanh").train(
+            x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    assert "'hidden' cannot be modified if checkpoint is specified: [4] -> [5]" in str(err.value)
+    assert "'activation'" in str(err.value) and "'rectifier' -> 'tanh'" in str(err.value)
+    with pytest.raises(H2OValueError, match="response column must be the same"):
+        _dl(epochs=2, checkpoint=first).train(x=["AGE", "PSA", "VOL"], y="DPROS",
+                                              training_frame=_as_factor(prostate, "DPROS"))
+    with pytest.raises(H2OValueError, match="a validation frame must be given exactly when"):
+        _dl(epochs=2, checkpoint=first).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate,
+                                              validation_frame=prostate)
+    gbm = _gbm(ntrees=1)
+    gbm.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    with pytest.raises(H2OValueError, match="is a gbm model"):
+        _dl(epochs=2, checkpoint=gbm).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+
+
+def _as_factor(frame, column):
+    frame[column] = frame[column].asfactor()
+    return frame

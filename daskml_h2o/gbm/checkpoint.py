@@ -16,10 +16,8 @@ import numpy as np
 from daskml_h2o.gbm.grower import chunk_update_scores
 from daskml_h2o.gbm.tree import apply_raw
 from daskml_h2o.models.checkpoint import check_restart, resolve_checkpoint, restart_error
-from daskml_h2o.models.scoring import ScoringHistory
 
-__all__ = ["GBMRestart", "gbm_restart", "replay_train_scores", "replay_valid_scores",
-           "continued_history"]
+__all__ = ["GBMRestart", "gbm_restart", "replay_train_scores", "replay_valid_scores"]
 
 @dataclass
 class GBMRestart:
@@ -82,14 +80,3 @@ def replay_valid_scores(chunk, keep_idx, f0, K, trees):
     F = np.zeros((chunk["n"], K))
     F[:, 0] = f0
     return _replay(np.asarray(chunk["X"][:, keep_idx], np.float64), F, trees, False)
-
-
-def continued_history(old, columns) -> ScoringHistory:
-    """A history under this build's ``columns`` holding the checkpoint's rows (H2O appends to
-    them); columns the checkpoint lacks (a validation frame added now) stay empty."""
-    history = ScoringHistory(columns)
-    if old is not None:
-        for row in old._rows:
-            values = dict(zip(old.columns, row))
-            history.append({c: v for c, v in values.items() if c in history.columns})
-    return history

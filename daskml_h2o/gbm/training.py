@@ -18,13 +18,12 @@ from daskml_h2o import parallel
 
 from daskml_h2o.data.chunks import column_stats, layout_of, persist_training_chunks, sample_rows
 from daskml_h2o.gbm import distributions as D
-from daskml_h2o.gbm.checkpoint import (continued_history, gbm_restart, replay_train_scores,
-                                       replay_valid_scores)
+from daskml_h2o.gbm.checkpoint import gbm_restart, replay_train_scores, replay_valid_scores
 from daskml_h2o.gbm.grower import (GrowParams, chunk_residuals, chunk_sample_weights, chunk_tree_inputs,
                                    chunk_update_scores, choose_tree_columns, leaf_values)
 from daskml_h2o.gbm.histogram_types import make_strategy
 from daskml_h2o.gbm.scorer import GBMScorer
-from daskml_h2o.models.checkpoint import in_checkpoint_order
+from daskml_h2o.models.checkpoint import continued_history, in_checkpoint_order
 from daskml_h2o.gbm.scoring import ScoringSchedule
 from daskml_h2o.progress import ProgressBar
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from daskml_h2o import registry
 from daskml_h2o.models.base import H2OValueError
+from daskml_h2o.models.scoring import ScoringHistory
 
 __all__ = ["resolve_checkpoint", "check_restart", "modifiable_except", "restart_error", "in_checkpoint_order",
-           "changed_parameters"]
+           "changed_parameters", "continued_history"]
 
 # Frames, ids and columns: train() resolves these into the spec, compared column by column below.
 _NOT_COMPARED = frozenset({"checkpoint", "model_id", "training_frame", "validation_frame", "response_column",
@@ -122,3 +123,14 @@ def _plain(value):
 
 def _name(model) -> str:
     return getattr(model, "_model_id", None) or type(model).__name__
+
+
+def continued_history(old, columns) -> ScoringHistory:
+    """A history under this build's ``columns`` holding the checkpoint's rows (H2O appends to
+    them); columns the checkpoint lacks (a validation frame added now) stay empty."""
+    history = ScoringHistory(columns)
+    if old is not None:
+        for row in old._rows:
+            values = dict(zip(old.columns, row))
+            history.append({c: v for c, v in values.items() if c in history.columns})
+    return history
