@@ -99,7 +99,7 @@ def test_gbm_checkpoint_by_id_without_seed_uses_the_checkpoints_seed(prostate):
     first = _gbm(ntrees=2, model_id="ckpt_gbm_first", col_sample_rate=0.5, seed=-1)
     first.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
     continued = _gbm(ntrees=4, checkpoint="ckpt_gbm_first", col_sample_rate=0.5, seed=-1)
-    continued.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    continued.train(x=PROSTATE_X[::-1], y="CAPSULE", training_frame=prostate)  # column order is free
     assert continued.actual_params["seed"] == first.actual_params["seed"]
     one_go = _gbm(ntrees=4, col_sample_rate=0.5, seed=first.actual_params["seed"])
     one_go.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
@@ -117,6 +117,31 @@ def test_gbm_validation_frame_may_change(prostate):
     assert np.isnan(sh["validation_logloss"][0]) and np.isfinite(sh["validation_logloss"].iloc[-1])
     # the validation metrics of the continued model are those of scoring its trees afresh
     assert continued.logloss(valid=True) == pytest.approx(continued.model_performance(valid).logloss(), rel=1e-9)
+
+
+def test_gbm_early_stopping_goes_on_from_the_checkpoints_scores(prostate):
+    kw = dict(stopping_rounds=1, stopping_tolerance=10.0)  # stops at the first comparison
+    first = _gbm(ntrees=3, **kw)
+    first.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    continued = _gbm(ntrees=8, checkpoint=first, **kw)
+    continued.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    one_go = _gbm(ntrees=8, **kw)
+    one_go.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    assert first._model.ntrees == continued._model.ntrees == one_go._model.ntrees == 2
+    assert len(continued.scoring_history()) == len(one_go.scoring_history()) == 3
+
+
+def test_gbm_continues_on_other_rows(prostate):
+    train, rest = prostate.split_frame([0.6], seed=3)
+    first = _gbm(ntrees=2)
+    first.train(x=PROSTATE_X, y="CAPSULE", training_frame=train)
+    continued = _gbm(ntrees=4, checkpoint=first)
+    continued.train(x=PROSTATE_X, y="CAPSULE", training_frame=rest)
+    assert continued._model.ntrees == 4
+    for old_row, new_row in zip(first._model.trees, continued._model.trees[:2]):
+        np.testing.assert_array_equal(old_row[0].nodes, new_row[0].nodes)
+    # the training metrics after the last tree are those of the whole model on the new rows
+    assert continued.logloss() == pytest.approx(continued.model_performance(rest).logloss(), rel=1e-6)
 
 
 def test_gbm_refused_restarts(prostate, iris):
@@ -211,3 +236,34 @@ def test_dl_refused_restarts(prostate):
 def _as_factor(frame, column):
     frame[column] = frame[column].asfactor()
     return frame
+
+
+def _state_only_copy(model):
+    """A model rebuilt from the state persistence keeps (parameters, resolved values, scorer,
+    history, a frame-free spec): a saved and loaded model must be a valid checkpoint."""
+    import copy
+    import dataclasses
+    clone = type(model)()
+    clone._parms = copy.deepcopy(model._parms)
+    clone._input = copy.deepcopy(model._input)
+    clone._actual = copy.deepcopy(model._actual)
+    clone._model = copy.deepcopy(model._model)
+    clone._history = copy.deepcopy(model._history)
+    clone._spec = dataclasses.replace(model._spec, frame=None, validation_frame=None)
+    clone._model_id = model._model_id + "_copy"
+    return clone
+
+
+def test_checkpoints_need_only_the_persisted_state(prostate):
+    first = _gbm(ntrees=2, sample_rate=0.8)
+    first.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    from_copy = _gbm(ntrees=4, sample_rate=0.8, checkpoint=_state_only_copy(first))
+    from_copy.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    one_go = _gbm(ntrees=4, sample_rate=0.8)
+    one_go.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    _assert_same_trees(from_copy, one_go)
+    dl = _dl(epochs=1)
+    dl.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    continued = _dl(epochs=2, checkpoint=_state_only_copy(dl))
+    continued.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    assert continued._model.state.samples == 2 * dl._model.state.samples

@@ -290,7 +290,7 @@ def test_bad_response_and_not_yet_parameters(h2o_session):
         H2OAutoEncoderEstimator().train(x=["a"], y="y", training_frame=fr)
     with pytest.raises(H2OResponseError, match="Maxout"):
         H2OAutoEncoderEstimator(activation="Maxout").train(training_frame=fr)
-    for name, value in (("nfolds", 3), ("checkpoint", "some_model"), ("fold_column", "a")):
+    for name, value in (("nfolds", 3), ("fold_column", "a")):
         with pytest.raises(H2OValueError, match="not supported yet"):
             H2ODeepLearningEstimator(**{name: value}).train(y="y", training_frame=fr)
 
