@@ -129,6 +129,7 @@ def test_gbm_early_stopping_goes_on_from_the_checkpoints_scores(prostate):
     one_go.train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
     assert first._model.ntrees == continued._model.ntrees == one_go._model.ntrees == 2
     assert len(continued.scoring_history()) == len(one_go.scoring_history()) == 3
+    assert continued.logloss() == one_go.logloss() == first.logloss()
 
 
 def test_gbm_continues_on_other_rows(prostate):

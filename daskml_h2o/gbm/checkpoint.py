@@ -5,7 +5,8 @@ the checkpoint's trees that rebuilds the training and validation scores.
 Old trees are replayed on the raw (unbinned) columns through their split thresholds, so
 they stay right when ``histogram_type="AUTO"`` bins a different training frame anew. On the
 same data with the same seed the bins, the rebuilt scores and hence every new tree equal
-those of the model trained in one go.
+those of the model trained in one go (with ``pred_noise_bandwidth`` > 0 the rebuilt scores
+use the trees' plain leaf values, as H2O's rebuild by scoring does, so there they differ).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class GBMRestart:
     x: list | None         # the checkpoint's predictors, in its order
     history: object        # ScoringHistory
     stopping_values: list  # the watched metric at every scoring event
+    train_metrics: object  # the checkpoint's training metrics (kept when no tree is added)
 
     @property
     def ntrees(self) -> int:
@@ -52,7 +54,8 @@ def gbm_restart(est, spec) -> GBMRestart | None:
     return GBMRestart(trees=[list(row) for row in scorer.trees], f0=scorer.f0, seed=int(ckpt._actual["seed"]),
                       columns=list(scorer.columns), x=getattr(getattr(ckpt, "_spec", None), "x", None),
                       history=ckpt._history,
-                      stopping_values=list(ckpt._actual.get("stopping_values", [])))
+                      stopping_values=list(ckpt._actual.get("stopping_values", [])),
+                      train_metrics=ckpt._metrics.get("train"))
 
 
 def _replay(X, F, trees, round_f32):

@@ -230,13 +230,13 @@ def _train(est, spec, p, ex, dist_name, dist, prep=(None, None), restart=None) -
         or p["col_sample_rate_per_tree"] < 1
     started = time.monotonic()
     budget = spec.max_runtime_secs or p["max_runtime_secs"]
-    stopped = first > 0 and schedule.stops_now()
+    # a checkpoint that early stopping already ended gets no trees, as the one-go build
+    last = first if restart is not None and schedule.stops_now() else p["ntrees"]
     with ProgressBar("gbm Model Build") as bar:
-        for t in range(first, p["ntrees"] if not stopped else first):
+        for t in range(first, last):
             # the checkpoint's last scoring already covers its trees
-            if t > first or first == 0:
-                if schedule.maybe_score(t, states) == "stop":
-                    break
+            if (t > first or restart is None) and schedule.maybe_score(t, states) == "stop":
+                break
             tree_seed = int(model_rng.integers(0, 2**63 - 1))
             lr = p["learn_rate"] * p["learn_rate_annealing"] ** (t - 1)
             states, row = _build_iteration(ex, t, data, states, dist, nclasses, K, tree_seed, lr, p, builder_params)
@@ -262,6 +262,8 @@ def _continue(restart, scorer, schedule, valid, est) -> int:
     schedule.history = continued_history(restart.history, schedule.history.columns)
     est._history = schedule.history
     schedule.values = list(restart.stopping_values)
+    if restart.train_metrics is not None:
+        est._metrics["train"] = restart.train_metrics
     schedule.scored_ntrees = restart.ntrees
     schedule.first_scoring = schedule.last_start = time.monotonic()
     if valid is not None:
