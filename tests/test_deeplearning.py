@@ -290,7 +290,7 @@ def test_bad_response_and_not_yet_parameters(h2o_session):
         H2OAutoEncoderEstimator().train(x=["a"], y="y", training_frame=fr)
     with pytest.raises(H2OResponseError, match="Maxout"):
         H2OAutoEncoderEstimator(activation="Maxout").train(training_frame=fr)
-    for name, value in (("checkpoint", "some_model"),):
+    for name, value in (("elastic_averaging", True), ("export_checkpoints_dir", "/tmp/x")):
         with pytest.raises(H2OValueError, match="not supported yet"):
             H2ODeepLearningEstimator(**{name: value}).train(y="y", training_frame=fr)
 

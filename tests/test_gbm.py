@@ -230,8 +230,7 @@ def test_unknown_enum_values_and_keywords():
     assert H2OGradientBoostingEstimator(distribution="BERNOULLI").distribution == "bernoulli"
 
 
-@pytest.mark.parametrize("params", [dict(monotone_constraints={"AGE": 1}),
-                                    dict(calibrate_model=True), dict(checkpoint="GBM_model_1")])
+@pytest.mark.parametrize("params", [dict(monotone_constraints={"AGE": 1}), dict(calibrate_model=True)])
 def test_later_features_say_not_supported_yet(prostate, params):
     with pytest.raises(ValueError, match="not supported yet"):
         H2OGradientBoostingEstimator(**params).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from daskml_h2o.models.base import H2OEstimator, H2OResponseError, H2OValueError
+from daskml_h2o.models.checkpoint import modifiable_except
 from daskml_h2o.models.scoring import mangle
 
 __all__ = ["H2ODeepLearningEstimator", "H2OAutoEncoderEstimator"]
@@ -55,6 +56,17 @@ STOPPING_METRICS = ("auto", "deviance", "logloss", "mse", "rmse", "mae", "rmsle"
 CATEGORICAL_ENCODINGS = ("auto", "enum", "one_hot_internal", "one_hot_explicit", "binary", "eigen", "label_encoder",
                          "sort_by_response", "enum_limited")
 
+# Parameters a checkpoint restart may not change: H2O 3.46 DeepLearningParameters.Sanity.cp_not_modifiable
+# (spec deeplearning.md §15; drop_na20_cols has no Python parameter, the response column is compared
+# as a column), plus hidden (H2O checks the layers on their own) and categorical_encoding (it
+# changes the network's inputs). All others may change (H2O's cp_modifiable and the base
+# model parameters H2O does not check).
+CHECKPOINT_NON_MODIFIABLE = (
+    "activation", "use_all_factor_levels", "standardize", "adaptive_rate", "autoencoder", "rho", "epsilon", "sparse",
+    "sparsity_beta", "col_major", "rate", "rate_annealing", "rate_decay", "momentum_start", "momentum_ramp",
+    "momentum_stable", "nesterov_accelerated_gradient", "ignore_const_cols", "max_categorical_features", "nfolds",
+    "distribution", "quantile_alpha", "huber_alpha", "tweedie_power", "hidden", "categorical_encoding")
+
 _CLASSIFICATION_DISTS = {"auto", "bernoulli", "multinomial"}
 _REGRESSION_DISTS = {"auto", "gaussian", "poisson", "gamma", "tweedie", "laplace", "quantile", "huber"}
 
@@ -79,9 +91,11 @@ class H2ODeepLearningEstimator(H2OEstimator):
         "fold_assignment": ("auto", "random", "modulo", "stratified"),
         "auc_type": ("auto", "none", "macro_ovr", "weighted_ovr", "macro_ovo", "weighted_ovo"),
     }
-    # parameters later issues bring (cross-validation, checkpoints); setting them raises "not supported yet"
-    _not_yet = {"checkpoint": None, "elastic_averaging": False,
+    # parameters not built yet; setting them raises "not supported yet"
+    _not_yet = {"elastic_averaging": False,
                 "custom_metric_func": None, "export_checkpoints_dir": None}
+
+    _checkpoint_modifiable = modifiable_except(_DEFAULTS, CHECKPOINT_NON_MODIFIABLE)
 
     @property
     def _unsupervised(self):

@@ -23,9 +23,11 @@ from daskml_h2o.cluster import get_client
 from daskml_h2o.data.chunks import layout_of, persist_training_chunks, row_starts
 from daskml_h2o.data.datainfo import column_moments, constant_columns, make_datainfo
 from daskml_h2o.deeplearning import local_train as LT
+from daskml_h2o.deeplearning.checkpoint import check_inputs, continued_state, dl_restart
 from daskml_h2o.deeplearning.dl_scoring import ScoringSchedule
 from daskml_h2o.deeplearning.network import init_state, make_spec
 from daskml_h2o.deeplearning.scorer import DLScorer
+from daskml_h2o.models.checkpoint import continued_history, in_checkpoint_order
 from daskml_h2o.models.scoring import mangle
 from daskml_h2o.progress import ProgressBar
 
@@ -45,8 +47,9 @@ _ESTIMATED_SECONDS_PER_WEIGHT = 2e-9
 
 # ------------------------------------------------------------------ parameters
 
-def effective_params(est, spec) -> dict:
-    """H2O's sanitised parameters (spec §2.1) with enum values mangled."""
+def effective_params(est, spec, restart=None) -> dict:
+    """H2O's sanitised parameters (spec §2.1) with enum values mangled; without a seed a restart
+    keeps its checkpoint's."""
     p = dict(est._parms)
     auto = bool(p["autoencoder"])
     p["activation_key"] = mangle(p["activation"])
@@ -62,7 +65,7 @@ def effective_params(est, spec) -> dict:
         loss = _DIST_TO_LOSS[dist]
     p["distribution_key"], p["loss_key"] = dist, loss
     if p["seed"] in (None, -1):
-        p["seed"] = int(np.random.default_rng().integers(0, 2**62))
+        p["seed"] = restart.seed if restart is not None else int(np.random.default_rng().integers(0, 2**62))
     if auto:
         p["use_all_factor_levels"] = True
     if p["adaptive_rate"]:
@@ -261,7 +264,9 @@ def _scoring_set(raw, starts, dinfo, keep_cols, rate, seed, name):
 
 # ------------------------------------------------------------------ network
 
-def build_network(p, spec, dinfo):
+def build_network(p, spec, dinfo, restart=None):
+    """The network to train -- fresh, or the checkpoint's under this build's dropout -- and the
+    kernel code of its output error."""
     kind = spec.kind
     act = p["activation_key"]
     if kind == "unsupervised":
@@ -275,11 +280,13 @@ def build_network(p, spec, dinfo):
     if netspec.n_weights + netspec.n_biases > _MAX_PARAMETERS:
         raise ValueError(f"the network has {netspec.n_weights + netspec.n_biases:,} weights and biases, more than "
                          "H2O's limit of 100,000,000; use fewer or smaller hidden layers or max_categorical_features")
+    code = LT.output_gradient_code(netspec.output, p["distribution_key"], p["loss_key"])
+    if restart is not None:
+        return continued_state(restart, netspec), code
     state = init_state(netspec, p["seed"], p["initial_weight_distribution"], p["initial_weight_scale"])
     _apply_initial(state, p)
     if p["pretrained_autoencoder"] is not None:
         _copy_pretrained(state, p["pretrained_autoencoder"], kind)
-    code = LT.output_gradient_code(netspec.output, p["distribution_key"], p["loss_key"])
     return state, code
 
 
@@ -433,17 +440,22 @@ class Iterations:
 
 def train_deeplearning(est, spec) -> None:
     started = time.monotonic()
-    p = effective_params(est, spec)
+    restart = dl_restart(est, spec, spec.validation_frame is not None)
+    if restart is not None:
+        spec = in_checkpoint_order(spec, restart.x)
+    p = effective_params(est, spec, restart)
     est._actual = {"distribution": p["distribution_key"], "seed": p["seed"]}
     data = prepare_data(p, spec)
     try:
-        _train(est, spec, p, data, started)
+        if restart is not None:
+            check_inputs(restart, data.dinfo)
+        _train(est, spec, p, data, started, restart)
     finally:
         data.release()
 
 
-def _train(est, spec, p, data, started):
-    state, code = build_network(p, spec, data.dinfo)
+def _train(est, spec, p, data, started, restart=None):
+    state, code = build_network(p, spec, data.dinfo, restart)
     params = _train_params(p, code)
     params.kernel_config()  # parameter errors before any work
     kind = spec.kind
@@ -466,9 +478,12 @@ def _train(est, spec, p, data, started):
     tspi = samples_per_iteration(p, N, P, _ESTIMATED_SECONDS_PER_WEIGHT * model_size / threads, replicated)
     schedule = ScoringSchedule(est, spec, p, data, scorer, started)
     budget = spec.max_runtime_secs or p["max_runtime_secs"]
-    iteration = 0
+    iteration = 0 if restart is None else restart.iterations
     with ProgressBar("deeplearning Model Build", enabled=None if not p["quiet_mode"] else False) as bar:
-        schedule.start(state)
+        if restart is None:
+            schedule.start(state)
+        else:
+            _continue_scoring(schedule, restart, est)
         while True:
             t0 = time.monotonic()
             state, n, compute, P_used = loop.run(state, iteration, tspi)
@@ -490,6 +505,15 @@ def _train(est, spec, p, data, started):
     if p["variable_importances"]:
         scorer.varimp = _importances(state, data)
     est._actual["train_samples_per_iteration"] = int(tspi)  # the resolved rows per iteration
+    est._actual["stopping_values"] = [float(v) for v in schedule.values]
+
+
+def _continue_scoring(schedule, restart, est):
+    """The checkpoint's scoring history and stopping values go on (H2O appends rows)."""
+    schedule.history = est._history = continued_history(restart.history, schedule.history.columns)
+    schedule.values = list(restart.stopping_values)
+    schedule.epochs = restart.epochs
+    schedule.iteration = restart.iterations
 
 
 def _scalar_params(p):

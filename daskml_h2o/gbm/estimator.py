@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from daskml_h2o.models.base import H2OEstimator, H2OResponseError
+from daskml_h2o.models.checkpoint import modifiable_except
 
 __all__ = ["H2OGradientBoostingEstimator"]
 
@@ -42,6 +43,12 @@ CATEGORICAL_ENCODINGS = ("AUTO", "Enum", "OneHotInternal", "OneHotExplicit", "Bi
 STOPPING_METRICS = ("AUTO", "deviance", "logloss", "MSE", "RMSE", "MAE", "RMSLE", "AUC", "AUCPR", "lift_top_group",
                     "misclassification", "mean_per_class_error", "custom", "custom_increasing")
 
+# Parameters a checkpoint restart may not change: H2O 3.46 SharedTreeModel.SharedTreeParameters
+# .CHECKPOINT_NON_MODIFIABLE_FIELDS (spec gbm.md §16), plus distribution: the checkpoint's trees
+# were fitted in its link space (H2O lets it change and mixes two links). All others may change.
+CHECKPOINT_NON_MODIFIABLE = ("build_tree_one_node", "sample_rate", "max_depth", "min_rows", "nbins", "nbins_cats",
+                             "nbins_top_level", "distribution")
+
 _CLASSIFICATION = {"bernoulli", "multinomial"}
 _REGRESSION = {"gaussian", "poisson", "gamma", "tweedie", "laplace", "quantile", "huber", "quasibinomial"}
 
@@ -67,12 +74,14 @@ class H2OGradientBoostingEstimator(H2OEstimator):
     }
     # Parameters of H2O's GBM that later issues bring; setting them raises "not supported yet".
     _not_yet = {
-        "checkpoint": None, "monotone_constraints": None,
+        "monotone_constraints": None,
         "interaction_constraints": None, "calibrate_model": False, "calibration_frame": None,
         "custom_metric_func": None, "custom_distribution_func": None, "export_checkpoints_dir": None,
         "in_training_checkpoints_dir": None, "check_constant_response": True, "gainslift_bins": -1,
         "auc_type": "AUTO",
     }
+
+    _checkpoint_modifiable = modifiable_except(_DEFAULTS, CHECKPOINT_NON_MODIFIABLE)
 
     def _validate_params(self, spec) -> None:
         p = self._parms

@@ -96,6 +96,11 @@ class ScoringSchedule:
         since_last = time.monotonic() - self.last_start
         return since_last * 1000.0 > MIN_SCORING_INTERVAL_MS and self.last_duration < _MAX_SCORING_SHARE * since_last
 
+    def stops_now(self) -> bool:
+        """Early stopping on the scoring events so far (a checkpoint's, on a restart)."""
+        k = self.p["stopping_rounds"]
+        return k > 0 and stop_early(self.values, k, self.more_is_better, self.p["stopping_tolerance"], self.metric)
+
     def maybe_score(self, t, states):
         if not self._due(t):
             return None

@@ -18,10 +18,12 @@ from daskml_h2o import parallel
 
 from daskml_h2o.data.chunks import column_stats, layout_of, persist_training_chunks, sample_rows
 from daskml_h2o.gbm import distributions as D
+from daskml_h2o.gbm.checkpoint import gbm_restart, replay_train_scores, replay_valid_scores
 from daskml_h2o.gbm.grower import (GrowParams, chunk_residuals, chunk_sample_weights, chunk_tree_inputs,
                                    chunk_update_scores, choose_tree_columns, leaf_values)
 from daskml_h2o.gbm.histogram_types import make_strategy
 from daskml_h2o.gbm.scorer import GBMScorer
+from daskml_h2o.models.checkpoint import continued_history, in_checkpoint_order
 from daskml_h2o.gbm.scoring import ScoringSchedule
 from daskml_h2o.progress import ProgressBar
 
@@ -41,10 +43,11 @@ class _Data:
     local executor, arrays), their row counts and first global rows, the column layout and the
     histogram strategy that prepared them."""
 
-    def __init__(self, chunks, nrows, layout, strategy, used):
+    def __init__(self, chunks, nrows, layout, strategy, used, replayed=None):
         self.chunks, self.nrows, self.layout, self.strategy, self.used = chunks, nrows, layout, strategy, used
         self.starts = [int(s) for s in np.concatenate([[0], np.cumsum(nrows)[:-1]])]
         self.class_counts = None
+        self.replayed = replayed  # per-chunk scores after a checkpoint's trees
 
 
 def _constant_columns(stats) -> np.ndarray:
@@ -58,7 +61,7 @@ def _prepare(chunk, strategy, keep_idx):
     return strategy.prepare_chunk(chunk, keep_idx)
 
 
-def prepare_data(ex, spec, p) -> _Data:
+def prepare_data(ex, spec, p, restart=None, K=1) -> _Data:
     layout = layout_of(spec)
     raw = persist_training_chunks(spec.frame, layout, name="gbm-data")
     stats = column_stats(raw)
@@ -76,14 +79,23 @@ def prepare_data(ex, spec, p) -> _Data:
     if dropped and spec.verbose:
         print(f"Dropping constant or all-missing columns: {dropped}")
     used = layout.subset([layout.columns[j] for j in keep_idx])
+    if restart is not None and list(used.columns) != restart.columns:
+        raise ValueError(f"the checkpoint's trees split on the columns {restart.columns}, but on this training "
+                         f"frame the usable (non-constant) columns are {list(used.columns)}; train on data "
+                         "with the same usable columns")
     sample_X, _ = sample_rows(raw, BIN_SAMPLE_ROWS, seed=p["seed"])
     strategy = make_strategy(p["histogram_type"], p)
     strategy.fit(used, keep_idx, stats, sample_X)
     prepared = ex.map(_prepare, ex.chunks(raw), args=(strategy, np.asarray(keep_idx)), name="gbm-prepare")
     ex.wait(prepared)
+    replayed = None
+    if restart is not None:
+        replayed = ex.map(replay_train_scores, ex.chunks(raw),
+                          args=(np.asarray(keep_idx), restart.f0, K, restart.trees), name="gbm-replay")
+        ex.wait(replayed)
     nrows = list(raw.nrows)
     raw.release()
-    return _Data(prepared, nrows, layout, strategy, used)
+    return _Data(prepared, nrows, layout, strategy, used, replayed)
 
 
 # ------------------------------------------------------------------ per-chunk tasks
@@ -125,18 +137,25 @@ def _leaf_residual_stats(chunk, F, last, k, n_nodes):
 
 # ------------------------------------------------------------------ the loop
 
-def _effective_params(est, spec) -> dict:
+def _effective_params(est, spec, restart=None) -> dict:
     p = dict(est._parms)
     p["distribution"] = resolve_distribution(p["distribution"], spec.kind)
     p["categorical_encoding"] = "Enum" if p["categorical_encoding"] == "AUTO" else p["categorical_encoding"]
-    if p["seed"] in (None, -1):
+    if p["seed"] in (None, -1) and restart is not None:
+        # the checkpoint's seed: the continued model then equals the one trained in one go
+        # (H2O draws a fresh seed, which changes the new trees whenever rows or columns are sampled)
+        p["seed"] = restart.seed
+    elif p["seed"] in (None, -1):
         p["seed"] = int(np.random.default_rng().integers(0, 2**63 - 1))
     p["stopping_metric"] = p["stopping_metric"]
     return p
 
 
 def train_gbm(est, spec) -> None:
-    p = _effective_params(est, spec)
+    restart = gbm_restart(est, spec)
+    if restart is not None:
+        spec = in_checkpoint_order(spec, restart.x)
+    p = _effective_params(est, spec, restart)
     est._actual = {"distribution": p["distribution"], "histogram_type": p["histogram_type"],
                    "categorical_encoding": p["categorical_encoding"], "seed": p["seed"],
                    "stopping_metric": p["stopping_metric"] if p["stopping_metric"] != "AUTO" else
@@ -147,7 +166,7 @@ def train_gbm(est, spec) -> None:
     spec, prep = _preprocess(spec, p)
     ex = parallel.executor_for()
     try:
-        _train(est, spec, p, ex, dist_name, dist, prep)
+        _train(est, spec, p, ex, dist_name, dist, prep, restart)
     finally:
         if getattr(ex, "local", False):
             ex.close()
@@ -183,31 +202,40 @@ def _preprocess(spec, p):
     return spec, (None if encoding.is_identity else encoding, balance)
 
 
-def _train(est, spec, p, ex, dist_name, dist, prep=(None, None)) -> None:
-    data = prepare_data(ex, spec, p)
-    data.class_counts = spec.response_summary.get("class_counts")
+def _train(est, spec, p, ex, dist_name, dist, prep=(None, None), restart=None) -> None:
     nclasses = spec.nclasses
     K = nclasses if dist == D.MULTINOMIAL and nclasses > 2 else 1
-    f0 = _initial_value(ex, data, dist, nclasses, K, p)
-    states = ex.map(_init_state, data.chunks, args=(f0, K), name="gbm-init")
+    data = prepare_data(ex, spec, p, restart, K)
+    data.class_counts = spec.response_summary.get("class_counts")
+    if restart is None:
+        f0 = _initial_value(ex, data, dist, nclasses, K, p)
+        states = ex.map(_init_state, data.chunks, args=(f0, K), name="gbm-init")
+    else:
+        f0, states = restart.f0, data.replayed
     scorer = GBMScorer.start(data, spec, dist_name, nclasses, K, f0, p)
     est._model = scorer
-    valid = _prepare_valid(ex, spec, data, scorer) if spec.validation_frame is not None else None
+    valid = _prepare_valid(ex, spec, data, scorer, restart) if spec.validation_frame is not None else None
     # after _prepare_valid: the validation frame there is already re-encoded
     scorer.encoding, scorer.balance = prep
     schedule = ScoringSchedule(ex, p, spec, est, scorer, data, valid)
+    first = 0 if restart is None else _continue(restart, scorer, schedule, valid, est)
     # floats whatever the user typed: numba compiles one specialisation per argument type
     builder_params = GrowParams(int(p["max_depth"]), float(p["min_rows"]), float(p["min_split_improvement"]),
                                 float(p["col_sample_rate"]), float(p["col_sample_rate_per_tree"]),
                                 float(p["col_sample_rate_change_per_level"]))
     model_rng = np.random.default_rng(p["seed"])
+    for _ in range(first):  # one draw per existing tree: the new trees get the seeds of a one-go build
+        model_rng.integers(0, 2**63 - 1)
     sampled = p["sample_rate"] < 1 or p["sample_rate_per_class"] is not None or p["col_sample_rate"] < 1 \
         or p["col_sample_rate_per_tree"] < 1
     started = time.monotonic()
     budget = spec.max_runtime_secs or p["max_runtime_secs"]
+    # a checkpoint that early stopping already ended gets no trees, as the one-go build
+    last = first if restart is not None and schedule.stops_now() else p["ntrees"]
     with ProgressBar("gbm Model Build") as bar:
-        for t in range(p["ntrees"]):
-            if schedule.maybe_score(t, states) == "stop":
+        for t in range(first, last):
+            # the checkpoint's last scoring already covers its trees
+            if (t > first or restart is None) and schedule.maybe_score(t, states) == "stop":
                 break
             tree_seed = int(model_rng.integers(0, 2**63 - 1))
             lr = p["learn_rate"] * p["learn_rate_annealing"] ** (t - 1)
@@ -223,6 +251,24 @@ def _train(est, spec, p, ex, dist_name, dist, prep=(None, None)) -> None:
             if budget and time.monotonic() - started > budget:
                 break
         schedule.final_score(states)
+    est._actual["stopping_values"] = [float(v) for v in schedule.values]
+
+
+def _continue(restart, scorer, schedule, valid, est) -> int:
+    """Take over the checkpoint's trees, scoring history and stopping values; returns the
+    number of trees already built."""
+    for row in restart.trees:
+        scorer.add_trees(row)
+    schedule.history = continued_history(restart.history, schedule.history.columns)
+    est._history = schedule.history
+    schedule.values = list(restart.stopping_values)
+    if restart.train_metrics is not None:
+        est._metrics["train"] = restart.train_metrics
+    schedule.scored_ntrees = restart.ntrees
+    schedule.first_scoring = schedule.last_start = time.monotonic()
+    if valid is not None:
+        schedule.valid_F = valid.replayed
+    return restart.ntrees
 
 
 def _check_response_for(dist_name, spec):
@@ -379,8 +425,9 @@ def _huber_delta(ex, data, states, huber_alpha) -> float:
     return float(D.weighted_quantile(r[ok], w[ok], huber_alpha))
 
 
-def _prepare_valid(ex, spec, data, scorer):
-    """The validation frame binned with the training bins, persisted like the training data."""
+def _prepare_valid(ex, spec, data, scorer, restart=None):
+    """The validation frame binned with the training bins, persisted like the training data;
+    after a checkpoint also its scores from the checkpoint's trees."""
     from daskml_h2o.models.predict import check_test_frame
     check_test_frame(scorer, spec.validation_frame)
     layout = data.layout
@@ -388,6 +435,11 @@ def _prepare_valid(ex, spec, data, scorer):
     keep = np.array([layout.columns.index(c) for c in data.used.columns])
     chunks = ex.map(_prepare, ex.chunks(raw), args=(data.strategy, keep), name="gbm-valid-prepare")
     ex.wait(chunks)
+    replayed = None
+    if restart is not None:
+        replayed = ex.map(replay_valid_scores, ex.chunks(raw), args=(keep, restart.f0, scorer.K, restart.trees),
+                          name="gbm-valid-replay")
+        ex.wait(replayed)
     nrows = list(raw.nrows)
     raw.release()
-    return _Data(chunks, nrows, layout, data.strategy, data.used)
+    return _Data(chunks, nrows, layout, data.strategy, data.used, replayed)
