@@ -20,7 +20,7 @@ from daskml_h2o.gbm.estimator import H2OGradientBoostingEstimator
 from daskml_h2o.gbm.tree import NODE_DTYPE
 from daskml_h2o.models import persistence as P
 from daskml_h2o.models.tables import H2OTwoDimTable
-from tests.remote_servers import s3_server  # noqa: F401  (fixture)
+from tests.remote_servers import s3_server, webhdfs_server  # noqa: F401  (fixtures)
 
 
 def frame_of(df, npartitions=2):
@@ -311,7 +311,8 @@ def test_tampered_files_are_refused(binomial_gbm, tmp_path):
         with pytest.raises(P.ModelFileError, match=f"{name}.*corrupt or truncated"):
             P.load_model(str(path))
     newer = rezip(data, lambda m: with_manifest(m, format_version=P.FORMAT_VERSION + 1))
-    with pytest.raises(P.ModelFileError, match=rf"saved by a newer daskml_h2o \(format {P.FORMAT_VERSION + 1}.*upgrade"):
+    newer_message = rf"saved by a newer daskml_h2o \(format {P.FORMAT_VERSION + 1}.*upgrade"
+    with pytest.raises(P.ModelFileError, match=newer_message):
         P.loads_model(newer, register=False)
 
 
@@ -451,3 +452,19 @@ def test_s3_round_trip(frames, s3_server, capsys):  # noqa: F811
     assert_same_model(model, loaded, frames, capsys)
     keys = [o["Key"] for o in s3_server.client.list_objects_v2(Bucket="models")["Contents"]]
     assert keys == [f"dir/{model.model_id}"]
+
+
+def test_webhdfs_round_trip_renames_a_temporary_file(frames, binomial_gbm, webhdfs_server):  # noqa: F811
+    (webhdfs_server.root / "models").mkdir()
+    url = webhdfs_server.url("/models")
+    path = P.save_model(binomial_gbm, url, filename="m.bin")
+    assert path == url + "/m.bin"
+    assert os.listdir(webhdfs_server.root / "models") == ["m.bin"]
+    assert (webhdfs_server.root / "models" / "m.bin").read_bytes() == P.dumps_model(binomial_gbm)
+    with pytest.raises(FileExistsError):
+        P.save_model(binomial_gbm, url, filename="m.bin")
+    assert P.save_model(binomial_gbm, url, filename="m.bin", force=True) == path
+    assert os.listdir(webhdfs_server.root / "models") == ["m.bin"]
+    loaded = P.load_model(path, expected=H2OGradientBoostingEstimator)
+    pd.testing.assert_frame_equal(pdf(binomial_gbm.predict(frames["test"])), pdf(loaded.predict(frames["test"])),
+                                  check_exact=True)
