@@ -58,12 +58,14 @@ GBM_CASES = {
     "sortbyresponse": (dict(categorical_encoding="SortByResponse"), "y3"),
     "binary_encoding": (dict(categorical_encoding="Binary"), "r"),
     "balance_classes": (dict(balance_classes=True), "y3"),
+    "random_histogram": (dict(histogram_type="Random"), "y2"),
 }
 DL_CASES = {
     "binomial": (dict(variable_importances=True), "y2"),
     "multinomial": (dict(hidden=[4, 3]), "y3"),
     "regression": (dict(), "r"),
     "balance_classes": (dict(balance_classes=True), "y2"),
+    "maxout_eigen": (dict(activation="MaxoutWithDropout", categorical_encoding="Eigen"), "y3"),
 }
 
 
@@ -283,7 +285,7 @@ def with_manifest(zipped, **changes):
 
 
 def with_state(members, state):
-    members["state.json"] = json.dumps(state).encode()
+    members["state.json"] = state if isinstance(state, bytes) else json.dumps(state).encode()
     with_manifest(members, members={n: P._sha256(b) for n, b in members.items() if n != "manifest.json"})
 
 
@@ -359,6 +361,10 @@ def test_unknown_tags_and_pickled_arrays_are_corrupt(binomial_gbm):
     state = {"estimator": "H2OGradientBoostingEstimator", "state": {"$pickle": "gASVBQAAAAAAAACMAWGULg=="}}
     with pytest.raises(P.ModelFileError, match="corrupt.*unknown tag '\\$pickle'"):
         P.loads_model(rezip(data, lambda m: with_state(m, state)), register=False)
+    deep = b'{"estimator": "H2OGradientBoostingEstimator", "state": ' + b"[" * 50000 + b"]" * 50000 + b"}"
+    nested = rezip(data, lambda m: with_state(m, deep))
+    with pytest.raises(P.ModelFileError, match="corrupt"):
+        P.loads_model(nested, register=False)
 
     def object_array(members):
         name = sorted(n for n in members if n.endswith(".npy"))[0]

@@ -256,6 +256,8 @@ class _Decoder:
         return out
 
     def _dtype(self, text):
+        if not isinstance(text, str):
+            self.corrupt(f"bad dtype {text!r}")
         try:
             dtype = np.dtype(text)
         except TypeError:
@@ -290,6 +292,8 @@ class _Decoder:
             return pd.Categorical.from_codes(self._array(body["codes"]), categories=self._index(body["categories"]),
                                              ordered=bool(body["ordered"]))
         if "$extension" in node:
+            if not isinstance(node["$extension"], str):
+                self.corrupt("bad column dtype")
             return pd.array(self.decode(node["values"]), dtype=pd.api.types.pandas_dtype(node["$extension"]))
         return self.decode(node)
 
@@ -511,7 +515,7 @@ def _rebuild(members, cls, origin):
         raise _corrupt(origin, "no state")
     try:
         top = json.loads(members[_STATE])
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise _corrupt(origin, f"state: {e}") from e
     if not isinstance(top, dict) or top.get("estimator") != cls.__name__:
         raise _corrupt(origin, "the state does not match the manifest")
