@@ -409,9 +409,15 @@ def test_save_load_follow_h2os_rules_and_registry(frames, binomial_gbm, tmp_path
     assert h2o.save_model(binomial_gbm, filename="here") == os.path.join(str(tmp_path), "here")
     nested = h2o.save_model(binomial_gbm, str(tmp_path / "new" / "dir"))
     assert os.path.isfile(nested)
+    assert P.save_model(binomial_gbm, tmp_path, filename="pathlib") == str(tmp_path / "pathlib")
+    assert P.load_model(tmp_path / "pathlib", expected=H2OGradientBoostingEstimator).model_id == binomial_gbm.model_id
+    with pytest.raises(TypeError, match="expected must be an estimator class"):
+        P.load_model(tmp_path / "pathlib", expected="gbm")
 
     h2o.remove(binomial_gbm)
     assert binomial_gbm.model_id not in h2o.ls()["key"].tolist()
+    P.loads_model(before, register=False)
+    assert registry.get(binomial_gbm.model_id) is None
     loaded = h2o.load_model(path)
     assert h2o.get_model(binomial_gbm.model_id) is loaded
     assert binomial_gbm.model_id in h2o.ls()["key"].tolist()

@@ -107,7 +107,14 @@ def _estimator_classes() -> dict[str, type]:
 # ------------------------------------------------------------------ encoding
 
 class _Encoder:
-    """Object tree -> JSON-ready tree plus the numpy arrays it refers to (by member name)."""
+    """Object tree -> JSON-ready tree plus the numpy arrays it refers to (by member name).
+
+    None, bools, strings, ints, finite floats and lists are themselves; every other value is a
+    one-tag JSON object: ``$float`` (nan/inf), ``$tuple``, ``$dict`` (key/value pairs, any keys),
+    ``$scalar`` (numpy scalar: dtype + raw bytes), ``$array`` (an .npy member), ``$objects``
+    (object array as items), ``$dataframe`` / ``$series`` (columns with their dtypes:
+    numpy, categorical or pandas extension), ``$object`` (an allowlisted class and its
+    attributes, or its fields for a namedtuple)."""
 
     def __init__(self):
         self.arrays: dict[str, np.ndarray] = {}
@@ -466,7 +473,11 @@ def _read_members(zf, manifest, origin) -> dict:
 
 
 def _check_expected(cls, expected, origin):
-    if expected is None or issubclass(cls, expected):
+    if expected is None:
+        return
+    if not isinstance(expected, type):
+        raise TypeError(f"expected must be an estimator class such as H2OGradientBoostingEstimator, got {expected!r}")
+    if issubclass(cls, expected):
         return
     have = _ALGO_NAMES.get(cls.algo, cls.algo)
     want = _ALGO_NAMES.get(getattr(expected, "algo", None), expected.__name__)
@@ -538,6 +549,7 @@ def _rebuild(members, cls, origin):
 # ------------------------------------------------------------------ files
 
 def _target(model, path, filename) -> str:
+    path = os.fspath(path) if isinstance(path, os.PathLike) else path
     if not isinstance(path, str):
         raise TypeError(f"path must be a string, got {type(path).__name__}")
     if filename is not None and (not isinstance(filename, str) or not filename):
@@ -610,6 +622,7 @@ def load_model(path, storage_options=None, expected=None):
     under its saved id, replacing a model with the same id. ``expected``: an estimator class
     the file must hold."""
     from daskml_h2o.io import _filesystem
+    path = os.fspath(path) if isinstance(path, os.PathLike) else path
     if not isinstance(path, str) or not path:
         raise TypeError(f"load_model needs a path string, got {path!r}")
     fs, fpath = _filesystem(path, storage_options)
