@@ -35,6 +35,8 @@ def table(n, seed):
     df["y2"] = pd.Categorical(np.where(df.a + rng.normal(size=n) > 0, "yes", "no"))
     df["y3"] = pd.Categorical(rng.choice(["p", "q", "r"], n))
     df["r"] = np.exp(df.a / 2) + 0.3 * rng.random(n) + (df.c == "u") * 0.5
+    df["w"] = rng.integers(1, 4, n).astype(float)
+    df["off"] = 0.1 * rng.normal(size=n)
     return df
 
 
@@ -59,6 +61,7 @@ GBM_CASES = {
     "binary_encoding": (dict(categorical_encoding="Binary"), "r"),
     "balance_classes": (dict(balance_classes=True), "y3"),
     "random_histogram": (dict(histogram_type="Random"), "y2"),
+    "weights_offset": (dict(weights_column="w", offset_column="off"), "r"),
 }
 DL_CASES = {
     "binomial": (dict(variable_importances=True), "y2"),
@@ -66,6 +69,7 @@ DL_CASES = {
     "regression": (dict(), "r"),
     "balance_classes": (dict(balance_classes=True), "y2"),
     "maxout_eigen": (dict(activation="MaxoutWithDropout", categorical_encoding="Eigen"), "y3"),
+    "weights_offset": (dict(weights_column="w", offset_column="off"), "r"),
 }
 
 
