@@ -437,7 +437,7 @@ def _starts_as_ours(data: bytes) -> bool:
     return data[30:30 + n] == _MANIFEST.encode()
 
 
-def _read_manifest(zf, data, origin) -> dict:
+def _read_manifest(zf, origin) -> dict:
     names = zf.namelist()
     if not names or names[0] != _MANIFEST:
         raise _not_ours(origin)
@@ -498,7 +498,7 @@ def loads_model(data: bytes, expected=None, *, register=True, origin="model data
             raise _corrupt(origin, str(e)) from e
         raise _not_ours(origin) from e
     with zf:
-        manifest = _read_manifest(zf, data, origin)
+        manifest = _read_manifest(zf, origin)
         cls = _estimator_classes().get(manifest.get("estimator"))
         if cls is None:
             raise ModelFileError(f"{origin}: the model file holds estimator {manifest.get('estimator')!r}, "
