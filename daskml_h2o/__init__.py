@@ -25,3 +25,8 @@ __all__ = [
     "H2OFrame", "deep_copy", "import_file", "upload_file", "export_file", "ls", "get_frame",
     "get_model", "get_grid", "remove", "remove_all", "datasets",
 ]
+
+# model files: save_model / load_model (daskml_h2o.models.persistence)
+from daskml_h2o.api import download_model, load_model, save_model, upload_model  # noqa: E402
+
+__all__ += ["save_model", "load_model", "upload_model", "download_model"]

@@ -130,3 +130,37 @@ def remove_all(retained=None):
     for key in list(registry.keys()):
         if key not in keep:
             registry.remove(key)
+
+
+__all__ += ["save_model", "load_model", "upload_model", "download_model"]
+
+
+def save_model(model, path="", force=False, export_cross_validation_predictions=False, filename=None,
+               storage_options=None):
+    """Write ``model`` to ``<path>/<filename or model_id>`` (local or fsspec URL); returns that path.
+    An existing file is an error unless ``force=True``. See ``daskml_h2o.models.persistence``."""
+    from daskml_h2o.models import persistence
+    if export_cross_validation_predictions:
+        raise ValueError("save_model(export_cross_validation_predictions=True) is not supported yet: model "
+                         "files hold no frames; export the predictions with h2o.export_file")
+    return persistence.save_model(model, path, force=force, filename=filename, storage_options=storage_options)
+
+
+def load_model(path, storage_options=None):
+    """Read a model saved by ``save_model``; it is registered under its saved id."""
+    from daskml_h2o.models import persistence
+    return persistence.load_model(path, storage_options=storage_options)
+
+
+def download_model(model, path="", export_cross_validation_predictions=False, filename=None,
+                   storage_options=None):
+    """``save_model`` that overwrites an existing file, as H2O's ``download_model`` does."""
+    from daskml_h2o.models import persistence
+    return persistence.download_model(model, path, export_cross_validation_predictions, filename,
+                                      storage_options=storage_options)
+
+
+def upload_model(path, storage_options=None):
+    """``load_model``: the client and the cluster read the same file systems."""
+    from daskml_h2o.models import persistence
+    return persistence.upload_model(path, storage_options=storage_options)

@@ -397,3 +397,9 @@ class H2OEstimator:
     def _repr_html_(self):
         import html
         return f"<pre>{html.escape(self._describe())}</pre>"
+
+    # -- persistence ------------------------------------------------------------------------
+    def download_model(self, path="", filename=None):
+        """Save this model to ``<path>/<filename or model_id>`` (H2O's ``model.download_model``)."""
+        from daskml_h2o.models.persistence import download_model
+        return download_model(self, path, filename=filename)
