@@ -16,17 +16,14 @@ from daskml_h2o.cluster import cluster, connect, init, shutdown  # noqa: E402
 from daskml_h2o.progress import no_progress, show_progress  # noqa: E402
 from daskml_h2o.frame import H2OFrame, deep_copy  # noqa: E402
 from daskml_h2o.api import (  # noqa: E402
-    export_file, get_frame, get_grid, get_model, import_file, ls, remove, remove_all, upload_file,
+    download_model, export_file, get_frame, get_grid, get_model, import_file, load_model, ls, remove, remove_all,
+    save_model, upload_file, upload_model,
 )
 from daskml_h2o import datasets  # noqa: E402
 
 __all__ = [
     "__version__", "init", "connect", "shutdown", "cluster", "no_progress", "show_progress",
     "H2OFrame", "deep_copy", "import_file", "upload_file", "export_file", "ls", "get_frame",
-    "get_model", "get_grid", "remove", "remove_all", "datasets",
+    "get_model", "get_grid", "remove", "remove_all", "save_model", "load_model", "upload_model", "download_model",
+    "datasets",
 ]
-
-# model files: save_model / load_model (daskml_h2o.models.persistence)
-from daskml_h2o.api import download_model, load_model, save_model, upload_model  # noqa: E402
-
-__all__ += ["save_model", "load_model", "upload_model", "download_model"]
