@@ -97,8 +97,9 @@ def _conform_frame(df, names):
 def prepare_X(est, X, reset: bool):
     """Validate ``X`` (sklearn's feature-count and feature-name rules) and return it as a pandas or
     dask DataFrame whose columns carry the model's names (``est._columns``)."""
-    if isinstance(X, (pd.DataFrame, dd.DataFrame)) or isinstance(X, da.Array):
-        validate_data(est, X, skip_check_array=True, reset=reset)
+    if isinstance(X, (pd.DataFrame, dd.DataFrame, da.Array)):
+        # a dask DataFrame's names are checked on its empty pandas meta, which sklearn reads
+        validate_data(est, X._meta if isinstance(X, dd.DataFrame) else X, skip_check_array=True, reset=reset)
         _check_shape(X)
         if isinstance(X, da.Array):
             if X.dtype.kind not in "biuf":
