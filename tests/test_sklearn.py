@@ -58,6 +58,7 @@ def test_gbm_classifier_equals_h2o_api(h2o_session):
     np.testing.assert_array_equal(clf.predict_proba(X), out[["a", "b", "c"]].to_numpy())
     np.testing.assert_array_equal(clf.predict(X), out["predict"].astype(str).to_numpy())
     assert clf.score(X, y) == np.mean(out["predict"].astype(str).to_numpy() == y)
+    assert clf.model_ is clf.estimator_ and h2o_session.get_model(clf.estimator_.model_id) is clf.estimator_
 
 
 def test_gbm_regressor_equals_h2o_api(h2o_session):

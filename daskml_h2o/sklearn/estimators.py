@@ -18,6 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from daskml_h2o.deeplearning.estimator import H2OAutoEncoderEstimator, H2ODeepLearningEstimator
 from daskml_h2o.gbm.estimator import H2OGradientBoostingEstimator
+from daskml_h2o.models.persistence import dumps_model, loads_model
+from daskml_h2o import registry
 from daskml_h2o.sklearn import data
 
 __all__ = ["GBMClassifier", "GBMRegressor", "DeepLearningClassifier", "DeepLearningRegressor", "AutoEncoder"]
@@ -68,6 +70,21 @@ class _H2OWrapper(BaseEstimator):
         if not data.is_dask(X_df) and len(X_df) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 rows to train (H2O refuses a constant "
                              f"response or constant predictors), got {len(X_df)} sample")
+        extra, y_name, w_name = self._target_columns(X, y, sample_weight)
+        model = self._h2o_class(**self._h2o_params())
+        with warnings.catch_warnings():
+            # a regressor on a 0/1 target is what the caller asked for; H2O's hint does not apply
+            warnings.filterwarnings("ignore", message="response .* is numeric 0/1")
+            model.train(x=list(self._columns), y=y_name, training_frame=data.build_frame(X_df, extra),
+                        weights_column=w_name)
+        # held weakly: h2o.get_model(id) finds it while this wrapper keeps it alive
+        registry.register(model, weak=True)
+        self.estimator_ = model
+        self.model_ = model
+        return self
+
+    def _target_columns(self, X, y, sample_weight):
+        """(extra columns for the training frame, response name, weights name)."""
         extra, y_name, w_name = {}, None, None
         if self._kind != "autoencoder":
             if y is None:
@@ -80,19 +97,8 @@ class _H2OWrapper(BaseEstimator):
                 extra[y_name] = data.regression_target(y)
         if sample_weight is not None:
             w_name = data.free_name("weights", [*self._columns, y_name])
-            sample_weight = data.match_chunks(X, sample_weight)
-            extra[w_name] = data.sample_weights(sample_weight, X)
-        frame = data.build_frame(X_df, extra)
-        model = self._h2o_class(**self._h2o_params())
-        with warnings.catch_warnings():
-            # a regressor on a 0/1 target is what the caller asked for; H2O's hint does not apply
-            warnings.filterwarnings("ignore", message="response .* is numeric 0/1")
-            model.train(x=list(self._columns), y=y_name, training_frame=frame, weights_column=w_name)
-        # held weakly: h2o.get_model(id) finds it while this wrapper keeps it alive
-        data.registry.register(model, weak=True)
-        self.estimator_ = model
-        self.model_ = model
-        return self
+            extra[w_name] = data.sample_weights(data.match_chunks(X, sample_weight), X)
+        return extra, y_name, w_name
 
     def _h2o_params(self) -> dict:
         params = {name: list(value) if isinstance(value, tuple) else value
@@ -101,13 +107,13 @@ class _H2OWrapper(BaseEstimator):
         return params
 
     # -- prediction -------------------------------------------------------------------------
-    def _h2o_output(self, X, method="predict"):
-        """The H2O model's output frame for ``X`` as a pandas DataFrame (in-memory input) or a
-        dask DataFrame (dask input)."""
+    def _h2o_output(self, X, method="predict", *args):
+        """The H2O model's ``method(frame, *args)`` for ``X`` as a pandas DataFrame (in-memory input)
+        or a dask DataFrame (dask input)."""
         check_is_fitted(self)
         X_df = data.prepare_X(self, X, reset=False)
         frame = data.build_frame(X_df, {})
-        out = getattr(self.estimator_, method)(frame)
+        out = getattr(self.estimator_, method)(frame, *args)
         ddf = out.to_dask()
         if data.is_dask(X):
             return ddf
@@ -132,7 +138,6 @@ class _H2OWrapper(BaseEstimator):
         model = state.pop("estimator_", None)
         state.pop("model_", None)
         if model is not None:
-            from daskml_h2o.models.persistence import dumps_model
             state["_h2o_model_bytes"] = dumps_model(model)
         return state
 
@@ -141,11 +146,15 @@ class _H2OWrapper(BaseEstimator):
         blob = state.pop("_h2o_model_bytes", None)
         super().__setstate__(state)
         if blob is not None:
-            from daskml_h2o.models.persistence import loads_model
             model = loads_model(blob, expected=self._h2o_class, register=False)
-            data.registry.register(model, weak=True)
+            registry.register(model, weak=True)
             self.estimator_ = model
             self.model_ = model
+
+
+def _local(v):
+    # one compute per collection: dask arrays and dask-expr Series do not mix in one dask.compute
+    return v.compute() if data.is_dask(v) else v
 
 
 class _ClassifierBase(ClassifierMixin, _H2OWrapper):
@@ -175,7 +184,7 @@ class _ClassifierBase(ClassifierMixin, _H2OWrapper):
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy (dask inputs are computed first)."""
-        pred, y, sample_weight = dask.compute(self.predict(X), y, sample_weight)
+        pred, y, sample_weight = (_local(v) for v in (self.predict(X), y, sample_weight))
         return accuracy_score(np.asarray(y).ravel(), pred, sample_weight=sample_weight)
 
 
@@ -191,7 +200,7 @@ class _RegressorBase(RegressorMixin, _H2OWrapper):
 
     def score(self, X, y, sample_weight=None):
         """R² (dask inputs are computed first)."""
-        pred, y, sample_weight = dask.compute(self.predict(X), y, sample_weight)
+        pred, y, sample_weight = (_local(v) for v in (self.predict(X), y, sample_weight))
         return r2_score(np.asarray(y, dtype=np.float64).ravel(), pred, sample_weight=sample_weight)
 
 
@@ -262,14 +271,7 @@ class AutoEncoder(TransformerMixin, _H2OWrapper):
 
     def deepfeatures(self, X, layer=0):
         """Activations of hidden layer ``layer`` (0-based), one column per unit."""
-        check_is_fitted(self)
-        X_df = data.prepare_X(self, X, reset=False)
-        frame = data.build_frame(X_df, {})
-        out = self.estimator_.deepfeatures(frame, layer).to_dask()
-        if data.is_dask(X):
-            return out.to_dask_array()
-        (pdf,) = dask.compute(out, scheduler="sync")
-        return pdf.to_numpy(dtype=np.float64)
+        return self._array(self._h2o_output(X, "deepfeatures", layer), X)
 
     @staticmethod
     def _array(out, X):
