@@ -313,9 +313,10 @@ def test_errors_name_the_problem(h2o_session):
 # ------------------------------------------------------------------ scikit-learn's estimator checks
 
 _WEIGHT_EQUIVALENCE = {
-    "GBM": "H2O's GBM is not equivalent under weight <-> repetition: a weighted row and repeated rows give "
-           "different histogram bin edges and min_rows counts",
-    "DL": "H2O's Deep Learning takes one SGD step per row scaled by its weight; a repeated row takes several steps",
+    "GBM": "histogram_type AUTO bins numeric columns by global quantiles of the rows present, so a weighted row "
+           "and repeated rows get different bin edges (histogram_type='UniformAdaptive' passes)",
+    "DL": "H2O's Deep Learning uses weights as row sampling probabilities, so a weighted row and repeated rows "
+          "see different random SGD steps",
 }
 
 
