@@ -138,6 +138,14 @@ def test_pandas_categorical_and_object_columns(h2o_session):
     part = pdf.iloc[::3].copy()
     part["color"] = pd.Categorical(part["color"].astype(str), categories=["red", "blue", "green"])
     np.testing.assert_array_equal(clf.predict_proba(part), clf.predict_proba(pdf)[::3])
+    # nullable pandas dtypes: Int64 is numeric (NA -> missing), boolean and string are categorical
+    nullable = pdf.assign(count=pd.array(rng.integers(0, 4, n), dtype="Int64"),
+                          flag=pd.array(rng.random(n) > 0.5, dtype="boolean"), code=pdf["code"].astype("string"))
+    nullable.loc[[2, 7], ["count", "flag", "code"]] = pd.NA
+    fitted = GBMClassifier(**GBM).fit(nullable, y)
+    assert {c: fitted.estimator_._spec.types[c] for c in ("count", "flag", "code")} == \
+        {"count": "real", "flag": "enum", "code": "enum"}
+    assert fitted.predict_proba(nullable).shape == (n, 3)
     numeric = GBMRegressor(**GBM).fit(pdf[["num"]], y)
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
         numeric.predict(pdf[["num"]].to_numpy())
@@ -148,19 +156,21 @@ def test_pandas_categorical_and_object_columns(h2o_session):
 def test_dask_dataframe_and_array_input(h2o_session):
     X, y = blobs(n=160, classes=(0, 1))
     y = y.astype(np.int64)
-    pdf = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(y=y)
+    group = np.where(X[:, 0] > 0.5, "hi", "lo").astype(object)  # an object column: enum, levels found lazily
+    pdf = pd.DataFrame(X[:, 1:], columns=["b", "c", "d"]).assign(g=group, y=y)
+    cols = ["b", "c", "d", "g"]
     ddf = dd.from_pandas(pdf, npartitions=3, sort=False)
-    local = GBMClassifier(**GBM).fit(pdf[["a", "b", "c", "d"]], pdf["y"])
-    clf = GBMClassifier(**GBM).fit(ddf[["a", "b", "c", "d"]], ddf["y"])
-    assert list(clf.feature_names_in_) == ["a", "b", "c", "d"]
-    pred = clf.predict(ddf[["a", "b", "c", "d"]])
+    local = GBMClassifier(**GBM).fit(pdf[cols], pdf["y"])
+    clf = GBMClassifier(**GBM).fit(ddf[cols], ddf["y"])
+    assert list(clf.feature_names_in_) == cols and clf.estimator_._spec.types["g"] == "enum"
+    pred = clf.predict(ddf[cols])
     assert isinstance(pred, da.Array)
     # GBM builds the same model for 1 or N partitions
-    np.testing.assert_array_equal(pred.compute(), local.predict(pdf[["a", "b", "c", "d"]]))
-    proba = clf.predict_proba(ddf[["a", "b", "c", "d"]])
+    np.testing.assert_array_equal(pred.compute(), local.predict(pdf[cols]))
+    proba = clf.predict_proba(ddf[cols])
     assert isinstance(proba, da.Array)
-    np.testing.assert_array_equal(proba.compute(), local.predict_proba(pdf[["a", "b", "c", "d"]]))
-    assert clf.score(ddf[["a", "b", "c", "d"]], ddf["y"]) == local.score(pdf[["a", "b", "c", "d"]], y)
+    np.testing.assert_array_equal(proba.compute(), local.predict_proba(pdf[cols]))
+    assert clf.score(ddf[cols], ddf["y"]) == local.score(pdf[cols], y)
 
     Xd, yd = da.from_array(X, chunks=(50, 4)), da.from_array(y, chunks=70)  # y is rechunked to X's rows
     reg = GBMRegressor(**GBM).fit(Xd, yd.astype(float))

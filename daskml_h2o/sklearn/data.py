@@ -40,7 +40,7 @@ def _column_plan(dtypes) -> dict:
     for name, dtype in dtypes.items():
         if isinstance(dtype, pd.CategoricalDtype):
             plan[name] = None if dtype.categories is not None else "levels"
-        elif _is_text(dtype):
+        elif _is_text(dtype) or (dtype.kind == "b" and not isinstance(dtype, np.dtype)):  # nullable boolean
             plan[name] = "levels"
         elif dtype.kind in "iuf" and dtype != np.float64:
             plan[name] = "float"
@@ -63,8 +63,8 @@ def _conform(part: pd.DataFrame, plan: dict, levels: dict) -> pd.DataFrame:
     cols = {}
     for name in part.columns:
         step = plan[name]
-        if step == "float":
-            cols[name] = part[name].astype(np.float64)
+        if step == "float":  # nullable integers: pd.NA -> NaN
+            cols[name] = part[name].to_numpy(dtype=np.float64, na_value=np.nan)
         elif step == "levels":
             dtype = pd.CategoricalDtype(pd.Index(levels[name], dtype=object))
             cols[name] = pd.Categorical(_text(part[name]), dtype=dtype)
