@@ -331,7 +331,9 @@ _WEIGHT_EQUIVALENCE = {
 
 
 def expected_failures(estimator):
-    algo = "GBM" if isinstance(estimator, (GBMClassifier, GBMRegressor)) else "DL"
+    if isinstance(estimator, GBMRegressor):
+        return {}  # on this check's regression data the quantile bins happen to agree
+    algo = "GBM" if isinstance(estimator, GBMClassifier) else "DL"
     failures = {"check_sample_weight_equivalence_on_dense_data": _WEIGHT_EQUIVALENCE[algo]}
     if isinstance(estimator, DeepLearningClassifier):
         failures["check_classifiers_train"] = (
