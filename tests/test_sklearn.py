@@ -200,6 +200,8 @@ def test_sample_weight_is_h2o_weights_column(h2o_session):
     assert not np.array_equal(clf.predict_proba(X), unweighted.predict_proba(X))
     ones = GBMClassifier(**GBM).fit(X, y, sample_weight=np.ones(len(y)))
     np.testing.assert_allclose(ones.predict_proba(X), unweighted.predict_proba(X), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"2 classes with positive sample_weight, got the class\(es\) \[1\] only"):
+        GBMClassifier(**GBM).fit(X, y, sample_weight=(y == 1).astype(float))
     with pytest.raises(ValueError, match="sample_weight.shape"):
         GBMClassifier(**GBM).fit(X, y, sample_weight=w[:-1])
 

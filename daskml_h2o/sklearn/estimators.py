@@ -98,6 +98,11 @@ class _H2OWrapper(BaseEstimator):
         if sample_weight is not None:
             w_name = data.free_name("weights", [*self._columns, y_name])
             extra[w_name] = data.sample_weights(data.match_chunks(X, sample_weight), X)
+            if self._kind == "classifier" and not data.is_dask(X):
+                weighted = np.unique(extra[y_name].cat.codes.to_numpy()[extra[w_name].to_numpy() > 0])
+                if len(weighted) < 2:
+                    raise ValueError(f"{type(self).__name__} needs 2 classes with positive sample_weight, got the "
+                                     f"class(es) {self.classes_[weighted].tolist()} only")
         return extra, y_name, w_name
 
     def _h2o_params(self) -> dict:
