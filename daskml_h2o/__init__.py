@@ -17,13 +17,16 @@ from daskml_h2o.progress import no_progress, show_progress  # noqa: E402
 from daskml_h2o.frame import H2OFrame, deep_copy  # noqa: E402
 from daskml_h2o.api import (  # noqa: E402
     export_file, get_frame, get_model, import_file, ls, remove, remove_all, upload_file,
-    save_model, load_model, upload_model, download_model,
 )
 from daskml_h2o import datasets  # noqa: E402
 
 __all__ = [
     "__version__", "init", "connect", "shutdown", "cluster", "no_progress", "show_progress",
     "H2OFrame", "deep_copy", "import_file", "upload_file", "export_file", "ls", "get_frame",
-    "get_model", "remove", "remove_all", "datasets", "save_model", "load_model", "upload_model",
-    "download_model",
+    "get_model", "remove", "remove_all", "datasets",
 ]
+
+# model files: save_model / load_model (daskml_h2o.models.persistence)
+from daskml_h2o.api import download_model, load_model, save_model, upload_model  # noqa: E402
+
+__all__ += ["save_model", "load_model", "upload_model", "download_model"]

@@ -11,7 +11,7 @@ from daskml_h2o import io, registry
 from daskml_h2o.frame import H2OFrame
 
 __all__ = ["import_file", "upload_file", "export_file", "ls", "get_frame", "get_model", "remove", "remove_all",
-           "hex_name", "save_model", "load_model", "upload_model", "download_model"]
+           "hex_name"]
 
 _COMPRESSION_EXT = (".gz", ".bz2", ".zip", ".xz", ".zst")
 
@@ -121,6 +121,9 @@ def remove_all(retained=None):
     for key in list(registry.keys()):
         if key not in keep:
             registry.remove(key)
+
+
+__all__ += ["save_model", "load_model", "upload_model", "download_model"]
 
 
 def save_model(model, path="", force=False, export_cross_validation_predictions=False, filename=None,

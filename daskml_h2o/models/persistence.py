@@ -107,7 +107,14 @@ def _estimator_classes() -> dict[str, type]:
 # ------------------------------------------------------------------ encoding
 
 class _Encoder:
-    """Object tree -> JSON-ready tree plus the numpy arrays it refers to (by member name)."""
+    """Object tree -> JSON-ready tree plus the numpy arrays it refers to (by member name).
+
+    None, bools, strings, ints, finite floats and lists are themselves; every other value is a
+    one-tag JSON object: ``$float`` (nan/inf), ``$tuple``, ``$dict`` (key/value pairs, any keys),
+    ``$scalar`` (numpy scalar: dtype + raw bytes), ``$array`` (an .npy member), ``$objects``
+    (object array as items), ``$dataframe`` / ``$series`` (columns with their dtypes:
+    numpy, categorical or pandas extension), ``$object`` (an allowlisted class and its
+    attributes, or its fields for a namedtuple)."""
 
     def __init__(self):
         self.arrays: dict[str, np.ndarray] = {}
@@ -256,6 +263,8 @@ class _Decoder:
         return out
 
     def _dtype(self, text):
+        if not isinstance(text, str):
+            self.corrupt(f"bad dtype {text!r}")
         try:
             dtype = np.dtype(text)
         except TypeError:
@@ -290,6 +299,8 @@ class _Decoder:
             return pd.Categorical.from_codes(self._array(body["codes"]), categories=self._index(body["categories"]),
                                              ordered=bool(body["ordered"]))
         if "$extension" in node:
+            if not isinstance(node["$extension"], str):
+                self.corrupt("bad column dtype")
             return pd.array(self.decode(node["values"]), dtype=pd.api.types.pandas_dtype(node["$extension"]))
         return self.decode(node)
 
@@ -426,7 +437,7 @@ def _starts_as_ours(data: bytes) -> bool:
     return data[30:30 + n] == _MANIFEST.encode()
 
 
-def _read_manifest(zf, data, origin) -> dict:
+def _read_manifest(zf, origin) -> dict:
     names = zf.namelist()
     if not names or names[0] != _MANIFEST:
         raise _not_ours(origin)
@@ -462,7 +473,11 @@ def _read_members(zf, manifest, origin) -> dict:
 
 
 def _check_expected(cls, expected, origin):
-    if expected is None or issubclass(cls, expected):
+    if expected is None:
+        return
+    if not isinstance(expected, type):
+        raise TypeError(f"expected must be an estimator class such as H2OGradientBoostingEstimator, got {expected!r}")
+    if issubclass(cls, expected):
         return
     have = _ALGO_NAMES.get(cls.algo, cls.algo)
     want = _ALGO_NAMES.get(getattr(expected, "algo", None), expected.__name__)
@@ -483,7 +498,7 @@ def loads_model(data: bytes, expected=None, *, register=True, origin="model data
             raise _corrupt(origin, str(e)) from e
         raise _not_ours(origin) from e
     with zf:
-        manifest = _read_manifest(zf, data, origin)
+        manifest = _read_manifest(zf, origin)
         cls = _estimator_classes().get(manifest.get("estimator"))
         if cls is None:
             raise ModelFileError(f"{origin}: the model file holds estimator {manifest.get('estimator')!r}, "
@@ -511,7 +526,7 @@ def _rebuild(members, cls, origin):
         raise _corrupt(origin, "no state")
     try:
         top = json.loads(members[_STATE])
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise _corrupt(origin, f"state: {e}") from e
     if not isinstance(top, dict) or top.get("estimator") != cls.__name__:
         raise _corrupt(origin, "the state does not match the manifest")
@@ -534,6 +549,7 @@ def _rebuild(members, cls, origin):
 # ------------------------------------------------------------------ files
 
 def _target(model, path, filename) -> str:
+    path = os.fspath(path) if isinstance(path, os.PathLike) else path
     if not isinstance(path, str):
         raise TypeError(f"path must be a string, got {type(path).__name__}")
     if filename is not None and (not isinstance(filename, str) or not filename):
@@ -606,6 +622,7 @@ def load_model(path, storage_options=None, expected=None):
     under its saved id, replacing a model with the same id. ``expected``: an estimator class
     the file must hold."""
     from daskml_h2o.io import _filesystem
+    path = os.fspath(path) if isinstance(path, os.PathLike) else path
     if not isinstance(path, str) or not path:
         raise TypeError(f"load_model needs a path string, got {path!r}")
     fs, fpath = _filesystem(path, storage_options)
