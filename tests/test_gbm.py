@@ -290,3 +290,25 @@ def test_model_summary_and_noise_bandwidth(prostate):
     assert np.array_equal(first[0], first[1])  # the noise only perturbs later residuals
     later = [m._model.trees[-1][0].nodes["value"] for m in (plain, noisy)]
     assert not np.array_equal(later[0], later[1])
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_separable_binary_feature_predicts_every_label_right(h2o_session, seed):
+    # the max-F1 threshold comes from float-accumulated training scores; predict sums in
+    # doubles and used to land a hair below it, flipping half the labels
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, int(rng.integers(20, 300)))
+    df = pd.DataFrame({"x": x.astype(float), "y": pd.Categorical(np.where(x == 1, "b", "a"))})
+    fr = h2o_session.H2OFrame(df)
+    model = H2OGradientBoostingEstimator(ntrees=3, min_rows=1, seed=1)
+    model.train(x=["x"], y="y", training_frame=fr)
+    labels = model.predict(fr).as_data_frame()["predict"].astype(str).to_numpy()
+    np.testing.assert_array_equal(labels, df["y"].astype(str).to_numpy())
+
+
+def test_one_class_among_positive_weights_is_refused(h2o_session):
+    df = pd.DataFrame({"x": np.arange(40.0), "y": pd.Categorical(["a", "b"] * 20),
+                       "w": np.tile([1.0, 0.0], 20)})
+    fr = h2o_session.H2OFrame(df)
+    with pytest.raises(ValueError, match="same class"):
+        H2OGradientBoostingEstimator(ntrees=2).train(x=["x"], y="y", training_frame=fr, weights_column="w")

@@ -200,6 +200,20 @@ class H2OGradientBoostingEstimator(H2OEstimator):
             return None, None
         return list(self._model.columns), self._model.variable_importances()
 
+    def _binomial_threshold(self) -> float:
+        """The max-F1 threshold, widened by the precision of the scores it was read from.
+
+        Training scores are accumulated as floats (H2O's work columns, which our trees
+        reproduce), predict sums the trees in doubles: a training row whose probability *is*
+        the threshold can predict up to a float ulp of its score below it and flip its label.
+        Lowering the threshold by two float ulps of its logit keeps such rows on their side."""
+        threshold = super()._binomial_threshold()
+        if not 0.0 < threshold < 1.0:
+            return threshold
+        logit = math.log(threshold / (1.0 - threshold))
+        slack = 2.0 * float(np.spacing(np.float32(abs(logit))))
+        return 1.0 / (1.0 + math.exp(-(logit - slack)))
+
     # GBM-specific model methods
     def predict_leaf_node_assignment(self, test_data, type="Path"):
         self._require_trained()

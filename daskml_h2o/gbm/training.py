@@ -23,6 +23,7 @@ from daskml_h2o.gbm.grower import (GrowParams, chunk_residuals, chunk_sample_wei
                                    chunk_update_scores, choose_tree_columns, leaf_values)
 from daskml_h2o.gbm.histogram_types import make_strategy
 from daskml_h2o.gbm.scorer import GBMScorer
+from daskml_h2o.models.base import H2OValueError
 from daskml_h2o.models.checkpoint import continued_history, in_checkpoint_order
 from daskml_h2o.gbm.scoring import ScoringSchedule
 from daskml_h2o.progress import ProgressBar
@@ -311,6 +312,9 @@ def _initial_value(ex, data, dist, nclasses, K, p) -> float:
         ex.reduce(_sum_arrays, parts, name="gbm-f0-sum"))
     if dist == D.GAUSSIAN:
         return float(swd / sw)
+    if dist in (D.BERNOULLI, D.MULTINOMIAL, D.QUASIBINOMIAL) and not 0.0 < swy / sw < 1.0:
+        raise H2OValueError("Response cannot be constant: every row with a positive weight has the same class; "
+                            "give rows of both classes a positive weight")
     if dist in (D.BERNOULLI, D.QUASIBINOMIAL):
         if any_offset:
             return float(swyp / swpp)
