@@ -273,10 +273,21 @@ def _apply_plan(part, plan):
             cols[name] = _as_text_series(s)
         elif step[0] == "text_enum":
             cols[name] = pd.Categorical(_as_text_series(s), dtype=_cat_dtype(step[1]))
-        else:  # recat: same categories, as str
-            codes = s.cat.codes.to_numpy() if len(s) else np.zeros(0, np.int8)
-            cols[name] = pd.Categorical.from_codes(codes, dtype=_cat_dtype(step[1]))
+        else:  # recat: the frame's levels, as str
+            cols[name] = pd.Categorical.from_codes(_codes_in(s, step[1]), dtype=_cat_dtype(step[1]))
     return pd.DataFrame(cols, index=part.index)
+
+
+def _codes_in(s, levels):
+    """Codes of categorical ``s`` in ``levels``, matched by name: a partition of a dask column
+    with unknown categories has its own categories, in its own order."""
+    codes = s.cat.codes.to_numpy() if len(s) else np.zeros(0, np.int8)
+    local = _levels_of(s.dtype)
+    if local == list(levels):
+        return codes
+    position = {level: i for i, level in enumerate(levels)}
+    mapping = np.array([position.get(level, -1) for level in local] + [-1], dtype=np.int32)
+    return mapping[codes]  # code -1 (NA) picks the trailing -1
 
 
 # -------------------------------------------------------- Python object -> strings

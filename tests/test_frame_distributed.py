@@ -66,3 +66,15 @@ def test_stratified_split_sort_and_group_by_on_processes(fr):
     assert ordered["id"].tolist() == want["id"].tolist()
     counts = frame.group_by("e").count().get_frame().as_data_frame()
     assert dict(zip(counts["e"], counts["nrow"])) == pdf["e"].value_counts().to_dict()
+
+
+def test_dask_categorical_with_unknown_categories_keeps_every_label(h2o_session):
+    # each partition has its own categories (and order): codes must be matched by name
+    base = pd.DataFrame({"s": ["z", "y", "x", None, "y", "z"]})
+    ddf = dd.from_pandas(base, npartitions=3)
+    ddf["c"] = ddf["s"].map_partitions(lambda s: s.astype("category"),
+                                       meta=pd.Series(pd.Categorical([]), name="s")).cat.as_unknown()
+    fr = H2OFrame(ddf[["c"]])
+    assert fr.levels() == [["x", "y", "z"]]
+    got = fr.as_data_frame()["c"].astype(object).where(lambda s: s.notna(), None).tolist()
+    assert got == ["z", "y", "x", None, "y", "z"]
