@@ -229,9 +229,10 @@ def _types_from_dask(ddf):
         _guess_text_columns(ddf, text_cols, types, plan)
     unknown = [c for c, p in plan.items() if p[0] == "enum_unknown"]
     if unknown:
-        cats = dask.compute(*[ddf[c].cat.as_known().cat.categories for c in unknown])
-        for c, levels in zip(unknown, cats):
-            plan[c] = ("recat", [str(v) for v in levels])
+        # the levels in use, sorted as H2O sorts a parsed enum's (each partition may differ)
+        uniques = dask.compute(*[ddf[c].dropna().unique() for c in unknown])
+        for c, values in zip(unknown, uniques):
+            plan[c] = ("recat", sorted({str(v) for v in values}))
     return {c: types[c] for c in ddf.columns}, plan
 
 
