@@ -253,11 +253,13 @@ class S3Server:
         session = boto3.session.Session(aws_access_key_id="setup", aws_secret_access_key="setup",
                                         region_name="us-east-1")
         iam = session.client("iam", endpoint_url=self.endpoint)
-        iam.create_user(UserName="tester")
-        iam.put_user_policy(UserName="tester", PolicyName="all-s3", PolicyDocument=json.dumps(
+        # moto keeps its state per process, shared by every server of a test run: one user each
+        user = f"tester-{self.port}"
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="all-s3", PolicyDocument=json.dumps(
             {"Version": "2012-10-17",
              "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-        key = iam.create_access_key(UserName="tester")["AccessKey"]
+        key = iam.create_access_key(UserName=user)["AccessKey"]
         self.key, self.secret = key["AccessKeyId"], key["SecretAccessKey"]
         self.client = boto3.session.Session(aws_access_key_id=self.key, aws_secret_access_key=self.secret,
                                             region_name="us-east-1").client("s3", endpoint_url=self.endpoint)

@@ -405,3 +405,58 @@ def test_no_hidden_layer_and_deepfeatures_checks(h2o_session):
     assert list(feats.columns) == [f"DF.L1.C{j + 1}" for j in range(5)] and (feats.to_numpy() >= 0).all()
     with pytest.raises(H2OValueError, match="autoencoder"):
         sup.anomaly(fr)
+
+
+@pytest.mark.processes
+def test_force_load_balance_spreads_a_one_partition_frame_over_the_workers():
+    from distributed import LocalCluster
+    import daskml_h2o as h2o
+    from daskml_h2o.deeplearning.training import load_balanced
+    h2o.shutdown()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      memory_limit="2GiB") as cluster:
+        h2o.init(url=cluster.scheduler_address, verbose=False)
+        h2o.no_progress()
+        try:
+            fr = frame_of(blobs(300, seed=3))
+            assert fr._ddf.npartitions == 1
+            p = dict(force_load_balance=True, reproducible=False, single_node_mode=False)
+            spread = load_balanced(fr, p)
+            assert spread._ddf.npartitions == 2
+            pd.testing.assert_frame_equal(spread.as_data_frame(), fr.as_data_frame())
+            assert load_balanced(fr, dict(p, force_load_balance=False)) is fr
+            assert load_balanced(fr, dict(p, reproducible=True)) is fr
+            model = H2ODeepLearningEstimator(hidden=[4], epochs=2, seed=1, force_load_balance=True)
+            model.train(y="y", training_frame=fr)
+            assert model.model_performance(fr).mean_per_class_error() < 0.5
+        finally:
+            h2o.shutdown()
+
+
+def test_stratified_rates_fill_small_classes_first_and_never_oversample():
+    from daskml_h2o.deeplearning.training import stratified_rates
+    rates = stratified_rates([900, 60, 40], 150)
+    np.testing.assert_allclose(rates, [55 / 900, 55 / 60, 1.0])
+    np.testing.assert_allclose((rates * [900, 60, 40]).sum(), 150)
+    np.testing.assert_allclose(stratified_rates([10, 0, 30], 100), [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(stratified_rates([100, 100], 50), [0.25, 0.25])
+
+
+def test_stratified_validation_sampling_balances_the_scored_classes(h2o_session):
+
+    df = blobs(1200, seed=5)
+    df = pd.concat([df[df.y == "c0"], df[df.y == "c1"].iloc[:60]]).sample(frac=1.0, random_state=1)
+    valid = frame_of(df.reset_index(drop=True))
+    train = frame_of(blobs(300, seed=6))
+
+    def scored_classes(sampling):
+        m = H2ODeepLearningEstimator(hidden=[3], epochs=1, seed=1, reproducible=True, score_validation_samples=120,
+                                     score_validation_sampling=sampling)
+        m.train(y="y", training_frame=train, validation_frame=valid)
+        cm = m.confusion_matrix(valid=True).to_list()
+        return [sum(row) for row in cm]
+
+    uniform, stratified = scored_classes("Uniform"), scored_classes("Stratified")
+    assert uniform[1] < 20                   # ~120 * 60/660 minority rows
+    assert stratified[1] > 40                # ~60: half the sample
+    assert 90 <= sum(stratified) <= 150

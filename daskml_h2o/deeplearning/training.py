@@ -172,18 +172,57 @@ def _prepare_chunk(chunk, row_start, dinfo, keep_cols, kind, skip_na, factors, s
 
 
 def _scoring_chunk(chunk, row_start, dinfo, keep_cols, rate, seed):
-    """Rows kept with probability `rate` (at least one per non-empty chunk), scoring transform."""
+    """Rows kept with probability `rate` -- one number, or one per class (stratified) -- at
+    least one per non-empty chunk; scoring transform."""
     n = chunk["n"]
-    if rate >= 1.0:
+    if np.ndim(rate) == 0 and rate >= 1.0:
         idx = np.arange(n)
     else:
         u = runif(seed, row_start, n)
-        idx = np.flatnonzero(u < rate)
+        idx = np.flatnonzero(u < (rate if np.ndim(rate) == 0 else _class_rates(chunk["y"], rate)))
         if len(idx) == 0 and n:
             idx = np.array([int(np.argmin(u))])
     off = None if chunk["offset"] is None else chunk["offset"][idx]
     return {"X": dinfo.expand(chunk["X"][idx][:, keep_cols], training=False), "y": chunk["y"][idx], "w": chunk["w"][idx],
             "offset": off, "n": int(len(idx))}
+
+
+def _class_rates(y, rates):
+    codes = np.where(np.isnan(y), -1, y).astype(np.int64)
+    return np.where(codes >= 0, rates[np.clip(codes, 0, len(rates) - 1)], 0.0)
+
+
+def _class_counts(chunk, K):
+    y = chunk["y"]
+    return np.bincount(y[~np.isnan(y)].astype(np.int64), minlength=K)[:K].astype(np.float64)
+
+
+def stratified_rates(counts, target) -> np.ndarray:
+    """Per-class keep probabilities giving ``target`` expected rows, as equal per class as the
+    class sizes allow and never above 1 (H2O's stratified scoring sample: no oversampling)."""
+    counts = np.asarray(counts, np.float64)
+    rates = np.zeros(len(counts))
+    open_ = counts > 0
+    remaining = float(target)
+    while open_.any():
+        share = remaining / open_.sum()
+        small = open_ & (counts <= share)
+        if not small.any():
+            rates[open_] = share / counts[open_]
+            break
+        rates[small] = 1.0
+        remaining -= counts[small].sum()
+        open_ &= ~small
+    return rates
+
+
+def _validation_rate(p, vraw, kind, nclasses):
+    rate = _sample_rate(p["score_validation_samples"], vraw.total_rows)
+    if rate >= 1.0 or mangle(p["score_validation_sampling"]) != "stratified" or kind not in ("binomial",
+                                                                                             "multinomial"):
+        return rate
+    parts = parallel.gather(parallel.map_chunks(_class_counts, vraw, args=(nclasses,), name="dl-valid-classes"))
+    return stratified_rates(np.sum(parts, axis=0), p["score_validation_samples"])
 
 
 def _chunk_n(chunk):
@@ -207,9 +246,23 @@ def _sample_rate(wanted, total):
     return 1.0 if wanted <= 0 or wanted >= total else wanted / total
 
 
+def load_balanced(frame, p):
+    """H2O's ``force_load_balance``: a training frame in fewer partitions than the cluster has
+    workers is split so that every worker trains on rows and the model average has one
+    contribution per worker. Off, the frame's partitions are used as they are. Reproducible
+    runs train on one thread over every chunk, so their chunking stays the frame's."""
+    if not p["force_load_balance"] or p["reproducible"] or p["single_node_mode"]:
+        return frame
+    workers = len(get_client().nthreads())
+    if workers <= 1 or frame._ddf.npartitions >= workers:
+        return frame
+    from daskml_h2o.frame import H2OFrame
+    return H2OFrame._from_dask(frame._ddf.repartition(npartitions=workers), frame._types)
+
+
 def prepare_data(p, spec) -> DLData:
     layout = layout_of(spec)
-    raw = persist_training_chunks(spec.frame, layout, name="dl-data")
+    raw = persist_training_chunks(load_balanced(spec.frame, p), layout, name="dl-data")
     weighted = spec.weights_column is not None and spec.offset_column is None
     stats = column_moments(raw, layout, weighted=weighted)
     drop = constant_columns(layout, stats) if p["ignore_const_cols"] else \
@@ -247,7 +300,7 @@ def prepare_data(p, spec) -> DLData:
     valid = None
     if spec.validation_frame is not None:
         vraw = persist_training_chunks(spec.validation_frame, layout, name="dl-valid")
-        vrate = _sample_rate(p["score_validation_samples"], vraw.total_rows)
+        vrate = _validation_rate(p, vraw, spec.kind, spec.nclasses)
         valid = _scoring_set(vraw, row_starts(vraw), dinfo, keep_cols, vrate, int(p["seed"]) + 1, "dl-score-valid")
         vraw.release()
     if factors is not None:
