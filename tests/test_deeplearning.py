@@ -428,7 +428,7 @@ def test_force_load_balance_spreads_a_one_partition_frame_over_the_workers():
             assert load_balanced(fr, dict(p, reproducible=True)) is fr
             model = H2ODeepLearningEstimator(hidden=[4], epochs=2, seed=1, force_load_balance=True)
             model.train(y="y", training_frame=fr)
-            assert model.model_performance(fr).mean_per_class_error() < 0.5
+            assert mpce(model.model_performance(fr)) < 0.5
         finally:
             h2o.shutdown()
 
