@@ -1,6 +1,6 @@
 """H2O's Deep Learning on Dask, end to end: booklet examples, averaging = local SGD, reproducibility,
 Hogwild vs serial, parameter errors, missing values, instability, model outputs."""
-import os
+import contextlib
 
 import dask.dataframe as dd
 import numpy as np
@@ -354,10 +354,9 @@ def test_pretrained_autoencoder_initialises_supervised_model(h2o_session):
 
 # ------------------------------------------------------------------ resilience
 
-@pytest.mark.processes
-def test_worker_lost_mid_fit_still_trains(tmp_path):
-    import threading
-    import time
+@contextlib.contextmanager
+def _two_worker_session():
+    """The global session on a LocalCluster of two worker processes, for this block only."""
     from distributed import LocalCluster
     import daskml_h2o as h2o
     h2o.shutdown()
@@ -366,29 +365,38 @@ def test_worker_lost_mid_fit_still_trains(tmp_path):
         h2o.init(url=cluster.scheduler_address, verbose=False)
         h2o.no_progress()
         try:
-            df = blobs(2000, seed=12, classes=3)
-            df.to_csv(tmp_path / "blobs.csv", index=False)
-            fr = h2o.import_file(str(tmp_path / "blobs.csv"))
-            fr["y"] = fr["y"].asfactor()
-            test = frame_of(df.iloc[:500])
-            kw = dict(hidden=[16], epochs=30, seed=2, train_samples_per_iteration=300, stopping_rounds=0,
-                      classification_stop=-1, replicate_training_data=False)
-            clean = H2ODeepLearningEstimator(**kw).train(y="y", training_frame=fr)
-            lost = H2ODeepLearningEstimator(**kw)
-            box = {}
-            runner = threading.Thread(target=lambda: box.setdefault("m", lost.train(y="y", training_frame=fr)))
-            runner.start()
-            time.sleep(1.5)
-            killed = runner.is_alive()
-            victim = sorted(cluster.workers)[0]
-            cluster.workers[victim].process.process.kill()
-            runner.join(timeout=240)
-            assert killed and "m" in box
-            e_clean = mpce(clean.model_performance(test))
-            e_lost = mpce(lost.model_performance(test))
-            assert e_lost <= e_clean + 0.05
+            yield cluster
         finally:
             h2o.shutdown()
+
+
+@pytest.mark.processes
+def test_worker_lost_mid_fit_still_trains(tmp_path):
+    import threading
+    import time
+    import daskml_h2o as h2o
+    with _two_worker_session() as cluster:
+        df = blobs(2000, seed=12, classes=3)
+        df.to_csv(tmp_path / "blobs.csv", index=False)
+        fr = h2o.import_file(str(tmp_path / "blobs.csv"))
+        fr["y"] = fr["y"].asfactor()
+        test = frame_of(df.iloc[:500])
+        kw = dict(hidden=[16], epochs=30, seed=2, train_samples_per_iteration=300, stopping_rounds=0,
+                  classification_stop=-1, replicate_training_data=False)
+        clean = H2ODeepLearningEstimator(**kw).train(y="y", training_frame=fr)
+        lost = H2ODeepLearningEstimator(**kw)
+        box = {}
+        runner = threading.Thread(target=lambda: box.setdefault("m", lost.train(y="y", training_frame=fr)))
+        runner.start()
+        time.sleep(1.5)
+        killed = runner.is_alive()
+        victim = sorted(cluster.workers)[0]
+        cluster.workers[victim].process.process.kill()
+        runner.join(timeout=240)
+        assert killed and "m" in box
+        e_clean = mpce(clean.model_performance(test))
+        e_lost = mpce(lost.model_performance(test))
+        assert e_lost <= e_clean + 0.05
 
 
 def test_no_hidden_layer_and_deepfeatures_checks(h2o_session):
@@ -409,28 +417,19 @@ def test_no_hidden_layer_and_deepfeatures_checks(h2o_session):
 
 @pytest.mark.processes
 def test_force_load_balance_spreads_a_one_partition_frame_over_the_workers():
-    from distributed import LocalCluster
-    import daskml_h2o as h2o
     from daskml_h2o.deeplearning.training import load_balanced
-    h2o.shutdown()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      memory_limit="2GiB") as cluster:
-        h2o.init(url=cluster.scheduler_address, verbose=False)
-        h2o.no_progress()
-        try:
-            fr = frame_of(blobs(300, seed=3))
-            assert fr._ddf.npartitions == 1
-            p = dict(force_load_balance=True, reproducible=False, single_node_mode=False)
-            spread = load_balanced(fr, p)
-            assert spread._ddf.npartitions == 2
-            pd.testing.assert_frame_equal(spread.as_data_frame(), fr.as_data_frame())
-            assert load_balanced(fr, dict(p, force_load_balance=False)) is fr
-            assert load_balanced(fr, dict(p, reproducible=True)) is fr
-            model = H2ODeepLearningEstimator(hidden=[4], epochs=2, seed=1, force_load_balance=True)
-            model.train(y="y", training_frame=fr)
-            assert mpce(model.model_performance(fr)) < 0.5
-        finally:
-            h2o.shutdown()
+    with _two_worker_session():
+        fr = frame_of(blobs(300, seed=3))
+        assert fr._ddf.npartitions == 1
+        p = dict(force_load_balance=True, reproducible=False, single_node_mode=False)
+        spread = load_balanced(fr, p)
+        assert spread._ddf.npartitions == 2
+        pd.testing.assert_frame_equal(spread.as_data_frame(), fr.as_data_frame())
+        assert load_balanced(fr, dict(p, force_load_balance=False)) is fr
+        assert load_balanced(fr, dict(p, reproducible=True)) is fr
+        model = H2ODeepLearningEstimator(hidden=[4], epochs=2, seed=1, force_load_balance=True)
+        model.train(y="y", training_frame=fr)
+        assert mpce(model.model_performance(fr)) < 0.5
 
 
 def test_stratified_rates_fill_small_classes_first_and_never_oversample():

@@ -71,7 +71,7 @@ def _trained_builder(builder_cls, levels, seed=1, **kw):
     return builder, chunk, ids, plan, spec
 
 
-def test_route_table_is_binned_goes_right():
+def test_route_table_is_the_trees_binned_routing():
     builder, chunk, ids, plan, spec = _trained_builder(G.TreeBuilder, 4)
     fe, k, b, t, nl, le, ri, bs, bl, lv, bits = plan.route
     assert {T.RANGE, T.BITSET, T.NA_VS_REST} <= set(k.tolist())
@@ -87,7 +87,8 @@ def test_route_table_is_binned_goes_right():
         nb = spec.n_bins[fe[nd]]
         assert col[nd] == fe[nd]
         for code in list(range(nb)) + [spec.na_bin]:
-            right = T._binned_goes_right(code, k[nd], nd, b, nl, bs, bl, bits, spec.na_bin)
+            side = T._binned_side(code, k[nd], b[nd], nl[nd], bl[nd], spec.na_bin)
+            right = side == T.RIGHT or (side == T.LOOKUP and bits[bs[nd] + code] != 0)
             go = table[start[nd] + min(code, nb)]
             assert child[nd, go] == (ri[nd] if right else le[nd])
 

@@ -149,7 +149,7 @@ def build_histograms_ragged(Xb, node_ids, slot_of_node, grad, w, n_slots, offset
 @njit(nogil=True, cache=True)
 def route_table(node_ids, feature, kind, left, right, bin_, na_left, bs_start, bs_len, bitsets,
                 na_bin, offsets):
-    """tree._binned_goes_right as lookups, so routing a row takes no branches.
+    """The tree's binned routing (tree._binned_side) as lookups, so routing a row takes no branches.
 
     Returns (start, col, child, table): a row at node nd with code c in column col[nd]
     goes to ``child[nd, table[start[nd] + min(c, n_bins_col)]]``. Only split nodes that

@@ -292,20 +292,10 @@ def _prediction_frame(spec, raw, folds, thresholds, only_fold=None, frame_id=Non
 
 
 def _xval_metrics(est, spec, raw, nfolds):
-    from daskml_h2o.data.chunks import ColumnLayout, _response
-    from daskml_h2o.models.metrics import compute_metrics
-    ddf = spec.frame._ddf
-    preds = raw.to_dask_array()
-    if spec.kind == "regression":
-        preds = preds[:, 0]
-    layout = ColumnLayout([], {}, y=spec.y, response_domain=spec.domain)
-    actual = ddf.map_partitions(lambda part: pd.Series(_response(part, layout), index=part.index),
-                                meta=pd.Series([], dtype="float64")).to_dask_array()
-    weights = None if spec.weights_column is None else ddf[spec.weights_column].astype("float64").to_dask_array()
-    return compute_metrics(spec.kind, actual, preds, weights=weights, domain=spec.domain, algo=est.algo,
-                           on="cross_validation_metrics",
-                           description=f"{nfolds}-fold cross-validation on training data (Metrics computed for "
-                                       "combined holdout predictions)", **est._metric_options())
+    from daskml_h2o.models.predict import metrics_of_predictions
+    return metrics_of_predictions(est, spec.frame._ddf, raw, spec.weights_column, on="cross_validation_metrics",
+                                  description=f"{nfolds}-fold cross-validation on training data (Metrics computed "
+                                              "for combined holdout predictions)", spec=spec)
 
 
 def metrics_summary(fold_metrics) -> H2OTwoDimTable:

@@ -151,7 +151,6 @@ def predict_frame(model, frame):
 
 def score_frame(model, frame):
     """Metrics of ``model`` on ``frame`` (which must hold the response), by dask reductions."""
-    from daskml_h2o.models.metrics import compute_metrics
     from daskml_h2o.models.validation import _frame_check
     frame = _frame_check(frame, "test_data")
     scorer = model._model
@@ -168,15 +167,22 @@ def score_frame(model, frame):
                                  dtype=np.float64).reshape(len(p), -1)), index=p.index),
         meta=pd.DataFrame({k: pd.Series([], dtype="float64") for k in range(max(1, spec.nclasses)
                                                                             if spec.kind != "regression" else 1)}))
+    weights = spec.weights_column if spec.weights_column in frame._types else None
+    return metrics_of_predictions(model, ddf, raw, weights)
+
+
+def metrics_of_predictions(model, ddf, raw, weights_column=None, on=None, description=None, spec=None):
+    """H2O metrics of raw per-row predictions (a dask DataFrame aligned with ``ddf``, one
+    column per class, one for regression) against the response held in ``ddf``."""
+    from daskml_h2o.data.chunks import ColumnLayout, _response
+    from daskml_h2o.models.metrics import compute_metrics
+    spec = spec if spec is not None else model._spec
     preds = raw.to_dask_array()
     if spec.kind == "regression":
         preds = preds[:, 0]
-    from daskml_h2o.data.chunks import ColumnLayout, _response
     response = ColumnLayout([], {}, y=spec.y, response_domain=spec.domain)
     actual = ddf.map_partitions(lambda p: pd.Series(_response(p, response), index=p.index),
                                 meta=pd.Series([], dtype="float64")).to_dask_array()
-    weights = None
-    if spec.weights_column is not None and spec.weights_column in frame._types:
-        weights = ddf[spec.weights_column].astype("float64").to_dask_array()
-    return compute_metrics(spec.kind, actual, preds, weights=weights, domain=spec.domain, algo=model.algo, on=None,
-                           **model._metric_options())
+    weights = None if weights_column is None else ddf[weights_column].astype("float64").to_dask_array()
+    return compute_metrics(spec.kind, actual, preds, weights=weights, domain=spec.domain, algo=model.algo, on=on,
+                           description=description, **model._metric_options())

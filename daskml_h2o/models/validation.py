@@ -11,6 +11,7 @@ import warnings
 
 import dask
 import numpy as np
+import pandas as pd
 
 from daskml_h2o.models.base import H2OValueError, TrainingSpec
 
@@ -43,17 +44,20 @@ def column_name(frame, col, what: str) -> str:
     return col
 
 
+def _class_counts(codes, n_levels):
+    values = codes.to_numpy()
+    return pd.Series([np.bincount(values[values >= 0], minlength=n_levels)[:n_levels]], dtype=object)
+
+
 def response_summary(frame, y: str) -> dict:
     """One pass over the response: non-NA count, and class counts (enum) or min/max (numeric)."""
     series = frame._ddf[y]
     if frame._types[y] == "enum":
-        codes = series.cat.codes
-        counts = codes[codes >= 0].value_counts()
-        (counts,) = dask.compute(counts)
-        domain = list(frame._ddf[y].cat.categories)
-        class_counts = np.zeros(len(domain), dtype=np.int64)
-        for code, count in counts.items():
-            class_counts[int(code)] = int(count)
+        domain = list(series.cat.categories)
+        # per-partition bincounts added up: value_counts() would start a shuffle on every train()
+        parts = series.cat.codes.map_partitions(_class_counts, len(domain), meta=(y, object))
+        (parts,) = dask.compute(parts)
+        class_counts = np.sum(list(parts), axis=0).astype(np.int64) if len(parts) else np.zeros(len(domain), np.int64)
         return {"n": int(class_counts.sum()), "class_counts": class_counts}
     n, lo, hi = dask.compute(series.count(), series.min(), series.max())
     return {"n": int(n), "min": float(lo), "max": float(hi)}
