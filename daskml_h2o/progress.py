@@ -1,15 +1,15 @@
 """H2O's job progress bar (``<job> progress: |████| (done) 100%``) and the global on/off switch."""
 from __future__ import annotations
 
-import contextlib
 import sys
-import threading
 import time
+
+from daskml_h2o._threadflag import ThreadFlag
 
 __all__ = ["no_progress", "show_progress", "progress_enabled", "quiet", "ProgressBar"]
 
 _enabled = True
-_local = threading.local()  # per-thread silence: models trained side by side must not interleave bars
+_quiet = ThreadFlag()  # per-thread silence: models trained side by side must not interleave bars
 _BAR_WIDTH = 60
 
 
@@ -26,18 +26,12 @@ def show_progress():
 
 
 def progress_enabled() -> bool:
-    return _enabled and not getattr(_local, "quiet", False)
+    return _enabled and not _quiet
 
 
-@contextlib.contextmanager
 def quiet():
     """No progress bars from this thread inside the block (fold models, grid members)."""
-    before = getattr(_local, "quiet", False)
-    _local.quiet = True
-    try:
-        yield
-    finally:
-        _local.quiet = before
+    return _quiet.on()
 
 
 class ProgressBar:
@@ -47,7 +41,7 @@ class ProgressBar:
     def __init__(self, title: str, stream=None, enabled: bool | None = None):
         self.title = title
         self.stream = stream if stream is not None else sys.stdout
-        self.enabled = progress_enabled() if enabled is None else (enabled and not getattr(_local, "quiet", False))
+        self.enabled = progress_enabled() if enabled is None else (enabled and not _quiet)
         self._drawn = 0
         self._started = time.monotonic()
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())

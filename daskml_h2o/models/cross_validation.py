@@ -231,11 +231,8 @@ def train_with_cv(est, spec) -> None:
 
 
 def _check_folds_not_empty(folds, nfolds):
-    parts = folds._ddf["fold_assignment"].map_partitions(
-        lambda s: pd.Series([np.bincount(s.to_numpy()[s.to_numpy() >= 0], minlength=nfolds)]),
-        meta=pd.Series([], dtype=object)).compute()
-    sizes = [int(v) for v in np.sum(np.vstack(list(parts)), axis=0)]
-    if min(sizes) == 0:
+    from daskml_h2o.models.validation import code_counts
+    if code_counts(folds._ddf["fold_assignment"], nfolds).min() == 0:
         raise H2OResponseError(f"Not enough data to create {nfolds} random cross-validation splits. Either reduce "
                                "nfolds, specify a larger dataset (or specify another random number seed, if "
                                "applicable).")

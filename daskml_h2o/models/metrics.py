@@ -16,9 +16,7 @@ equal as float32 merge first, for free). Chunk histograms merge the same way in 
 order. On one chunk this reproduces H2O's bins exactly; with <= 400 distinct predictions
 everything is exact for any chunking. Everything threshold-based is read off the bins.
 """
-import contextlib
 import math
-import threading
 
 import dask
 import dask.array as da
@@ -26,6 +24,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from daskml_h2o._threadflag import ThreadFlag
 from daskml_h2o.models.tables import ConfusionMatrix, H2OTwoDimTable
 
 NBINS = 400
@@ -562,24 +561,19 @@ def _tree_reduce(parts, combine, *args):
     return parts[0]
 
 
-_local = threading.local()
+# Thread-local on purpose: ``dask.config.set(scheduler=...)`` is process-wide, and models
+# trained side by side would restore each other's setting.
+_driver_side = ThreadFlag()
 
 
-@contextlib.contextmanager
 def local_reductions():
     """Reduce metrics in this thread with dask's synchronous scheduler (data already on the
-    driver). Thread-local on purpose: ``dask.config.set(scheduler=...)`` is process-wide, and
-    models trained side by side would restore each other's setting."""
-    before = getattr(_local, "sync", False)
-    _local.sync = True
-    try:
-        yield
-    finally:
-        _local.sync = before
+    driver)."""
+    return _driver_side.on()
 
 
 def _scheduler():
-    return "synchronous" if getattr(_local, "sync", False) else None
+    return "synchronous" if _driver_side else None
 
 
 def _compute(*args):

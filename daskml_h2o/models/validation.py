@@ -15,7 +15,7 @@ import pandas as pd
 
 from daskml_h2o.models.base import H2OValueError, TrainingSpec
 
-__all__ = ["resolve_training", "column_name", "response_summary"]
+__all__ = ["resolve_training", "column_name", "response_summary", "code_counts"]
 
 _NUMERIC = ("int", "real")
 
@@ -44,20 +44,23 @@ def column_name(frame, col, what: str) -> str:
     return col
 
 
-def _class_counts(codes, n_levels):
+def _partition_counts(codes, n_levels):
     values = codes.to_numpy()
     return pd.Series([np.bincount(values[values >= 0], minlength=n_levels)[:n_levels]], dtype=object)
+
+
+def code_counts(codes, n_levels: int) -> np.ndarray:
+    """How often each code 0..n_levels-1 occurs in an integer dask Series (negative = NA, not
+    counted): per-partition bincounts added up -- value_counts() would start a dask shuffle."""
+    (parts,) = dask.compute(codes.map_partitions(_partition_counts, n_levels, meta=(codes.name, object)))
+    return np.sum(list(parts), axis=0).astype(np.int64) if len(parts) else np.zeros(n_levels, np.int64)
 
 
 def response_summary(frame, y: str) -> dict:
     """One pass over the response: non-NA count, and class counts (enum) or min/max (numeric)."""
     series = frame._ddf[y]
     if frame._types[y] == "enum":
-        domain = list(series.cat.categories)
-        # per-partition bincounts added up: value_counts() would start a shuffle on every train()
-        parts = series.cat.codes.map_partitions(_class_counts, len(domain), meta=(y, object))
-        (parts,) = dask.compute(parts)
-        class_counts = np.sum(list(parts), axis=0).astype(np.int64) if len(parts) else np.zeros(len(domain), np.int64)
+        class_counts = code_counts(series.cat.codes, len(series.cat.categories))
         return {"n": int(class_counts.sum()), "class_counts": class_counts}
     n, lo, hi = dask.compute(series.count(), series.min(), series.max())
     return {"n": int(n), "min": float(lo), "max": float(hi)}
