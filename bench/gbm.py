@@ -123,14 +123,15 @@ def run_h2o(dataset, cores):
         h2o.no_progress()
         frames = []
         for df in (train, test):
-            fr = h2o.H2OFrame(df[features + [TARGET]].astype({c: str for c in cats}),
+            fr = h2o.H2OFrame(df[features + [TARGET]].astype({**{c: str for c in cats}, TARGET: str}),
                               column_types={**{c: "enum" for c in cats}, TARGET: "enum"})
             frames.append(fr)
         model = H2OGradientBoostingEstimator(**PARAMS, seed=42)
         start = time.perf_counter()
         model.train(x=features, y=TARGET, training_frame=frames[0])
         seconds = time.perf_counter() - start
-        p1 = model.predict(frames[1]).as_data_frame()["p1"].to_numpy()
+        # the class-1 probability is the last column whatever H2O names the levels
+        p1 = model.predict(frames[1]).as_data_frame().iloc[:, -1].to_numpy()
     return {"train_s": seconds, **_scores(test[TARGET], p1)}
 
 
