@@ -158,6 +158,15 @@ class DaskExecutor:
     def chunks(self, chunk_set: ChunkSet) -> list:
         return chunk_set.futures
 
+    def durable(self, fn, chunk_set: ChunkSet, args=(), name: str = "prepare") -> list:
+        return map_chunks(fn, chunk_set, args=args, name=name, client=self.client)
+
+    def share(self, value):
+        return scatter(value, client=self.client)
+
+    def retrying(self, fn):
+        return fn()
+
     def map(self, fn, *per_chunk, args=(), name: str) -> list:
         return map_chunks(fn, *per_chunk, args=args, name=name, client=self.client)
 
@@ -189,6 +198,18 @@ class LocalExecutor:
 
     def chunks(self, chunk_set: ChunkSet) -> list:
         return gather(chunk_set.futures)
+
+    def durable(self, fn, chunk_set: ChunkSet, args=(), name: str = "prepare") -> list:
+        """A step whose results stay for the whole fit (binned chunks); here simply a map."""
+        return self.map(fn, self.chunks(chunk_set), args=args, name=name)
+
+    def share(self, value):
+        """A constant argument of many steps (the histogram strategy): sent once where that matters."""
+        return value
+
+    def retrying(self, fn):
+        """``fn()``; executors over worker processes repeat it after recovering a lost worker."""
+        return fn()
 
     def map(self, fn, *per_chunk, args=(), name: str) -> list:
         lists = [list(p) for p in per_chunk]
@@ -222,11 +243,14 @@ class LocalExecutor:
 
 def executor_for(client=None):
     """LocalExecutor when the whole cluster is one worker inside this process (the embedded
-    threaded default), else DaskExecutor."""
+    threaded default), else ``chunk_hosts.HostExecutor``: per-worker chunk hosts, one direct
+    call per host and step instead of scheduler tasks (``DaskExecutor`` runs the same steps
+    as plain tasks)."""
     client = client or get_client()
     workers = client.scheduler_info().get("workers", {})
     if len(workers) == 1:
         address, info = next(iter(workers.items()))
         if address.startswith("inproc://"):
             return LocalExecutor(info.get("nthreads", 1))
-    return DaskExecutor(client)
+    from daskml_h2o.chunk_hosts import HostExecutor
+    return HostExecutor(client)

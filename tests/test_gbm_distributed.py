@@ -1,4 +1,4 @@
-"""GBM on a LocalCluster of worker processes (the DaskExecutor path): the same model as the
+"""GBM on a LocalCluster of worker processes (the chunk-host path): the same model as the
 in-process run, and a worker killed mid-fit does not change the finished model."""
 import os
 import signal
@@ -48,8 +48,9 @@ def test_process_cluster_gives_the_in_process_model(h2o_session, process_cluster
     h2o.shutdown()
     h2o.init(url=process_cluster.scheduler.address, verbose=False)
     try:
-        from daskml_h2o.parallel import DaskExecutor, executor_for
-        assert isinstance(executor_for(), DaskExecutor)
+        from daskml_h2o.chunk_hosts import HostExecutor
+        from daskml_h2o.parallel import executor_for
+        assert isinstance(executor_for(), HostExecutor)
         _, remote = _fit(df)
     finally:
         h2o.shutdown()

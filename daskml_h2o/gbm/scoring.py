@@ -115,15 +115,16 @@ class ScoringSchedule:
         if self.first_scoring is None:
             self.first_scoring = start
         options = self.est._metric_options()
-        train = score_model(self.ex, self.scorer, self.data, states, self.kind, self.spec.domain, options, "train")
+        train = self.ex.retrying(lambda: score_model(self.ex, self.scorer, self.data, states, self.kind,
+                                                     self.spec.domain, options, "train"))
         row = {"timestamp": format_timestamp(), "duration": format_duration(start - self.started),
                "number_of_trees": self.scorer.ntrees}
         row.update(metric_columns(train, "gbm", self.kind, "training"))
         self.est._metrics["train"] = train
         watched = train
         if self.valid is not None:
-            valid = score_model(self.ex, self.scorer, self.valid, self.valid_F, self.kind, self.spec.domain, options,
-                                "valid")
+            valid = self.ex.retrying(lambda: score_model(self.ex, self.scorer, self.valid, self.valid_F, self.kind,
+                                                         self.spec.domain, options, "valid"))
             row.update(metric_columns(valid, "gbm", self.kind, "validation"))
             self.est._metrics["valid"] = valid
             watched = valid

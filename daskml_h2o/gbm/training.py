@@ -87,12 +87,12 @@ def prepare_data(ex, spec, p, restart=None, K=1) -> _Data:
     sample_X, _ = sample_rows(raw, BIN_SAMPLE_ROWS, seed=p["seed"])
     strategy = make_strategy(p["histogram_type"], p)
     strategy.fit(used, keep_idx, stats, sample_X)
-    prepared = ex.map(_prepare, ex.chunks(raw), args=(strategy, np.asarray(keep_idx)), name="gbm-prepare")
+    prepared = ex.durable(_prepare, raw, args=(strategy, np.asarray(keep_idx)), name="gbm-prepare")
     ex.wait(prepared)
     replayed = None
     if restart is not None:
-        replayed = ex.map(replay_train_scores, ex.chunks(raw),
-                          args=(np.asarray(keep_idx), restart.f0, K, restart.trees), name="gbm-replay")
+        replayed = ex.durable(replay_train_scores, raw, args=(np.asarray(keep_idx), restart.f0, K, restart.trees),
+                              name="gbm-replay")
         ex.wait(replayed)
     nrows = list(raw.nrows)
     raw.release()
@@ -169,7 +169,7 @@ def train_gbm(est, spec) -> None:
     try:
         _train(est, spec, p, ex, dist_name, dist, prep, restart)
     finally:
-        if getattr(ex, "local", False):
+        if hasattr(ex, "close"):
             ex.close()
 
 
@@ -208,6 +208,7 @@ def _train(est, spec, p, ex, dist_name, dist, prep=(None, None), restart=None) -
     K = nclasses if dist == D.MULTINOMIAL and nclasses > 2 else 1
     data = prepare_data(ex, spec, p, restart, K)
     data.class_counts = spec.response_summary.get("class_counts")
+    data.shared_strategy = ex.share(data.strategy)  # sent to each worker once, not with every level
     if restart is None:
         f0 = _initial_value(ex, data, dist, nclasses, K, p)
         states = ex.map(_init_state, data.chunks, args=(f0, K), name="gbm-init")
@@ -389,7 +390,8 @@ def _grow(ex, t, k, data, inputs, gp, rng, tree_cols):
     last = [None] * len(data.chunks)
     level = 0
     while plan is not None:
-        results = ex.map(_level, inputs, last, args=(k, plan, strategy), name=f"gbm-t{t}-c{k}-level{level}")
+        results = ex.map(_level, inputs, last, args=(k, plan, data.shared_strategy),
+                         name=f"gbm-t{t}-c{k}-level{level}")
         combined = ex.gather(ex.reduce(strategy.combine, results, name=f"gbm-t{t}-c{k}-level{level}-sum"))
         plan = strategy.decide(builder, combined)
         last = results
@@ -437,12 +439,12 @@ def _prepare_valid(ex, spec, data, scorer, restart=None):
     layout = data.layout
     raw = persist_training_chunks(spec.validation_frame, layout, name="gbm-valid")
     keep = np.array([layout.columns.index(c) for c in data.used.columns])
-    chunks = ex.map(_prepare, ex.chunks(raw), args=(data.strategy, keep), name="gbm-valid-prepare")
+    chunks = ex.durable(_prepare, raw, args=(data.strategy, keep), name="gbm-valid-prepare")
     ex.wait(chunks)
     replayed = None
     if restart is not None:
-        replayed = ex.map(replay_valid_scores, ex.chunks(raw), args=(keep, restart.f0, scorer.K, restart.trees),
-                          name="gbm-valid-replay")
+        replayed = ex.durable(replay_valid_scores, raw, args=(keep, restart.f0, scorer.K, restart.trees),
+                              name="gbm-valid-replay")
         ex.wait(replayed)
     nrows = list(raw.nrows)
     raw.release()

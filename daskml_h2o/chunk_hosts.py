@@ -1,0 +1,457 @@
+"""Per-worker chunk hosts: the executor for clusters of worker processes.
+
+Running every per-chunk step as a scheduler task costs a scheduler round trip per step (map,
+reduce, gather: 10-40 ms), which dominated GBM fits on more than one process: a tree level
+is a few milliseconds of work. Here every worker that holds training chunks gets one
+``ChunkHost`` (a dask actor) keeping those chunks and every per-chunk value computed from
+them. The driver records per-chunk steps lazily and ships them, together with the request
+for the values it needs next, in one direct call per host: one round trip (~1-2 ms) per
+tree level. Values come back per chunk and the driver adds them in the fixed partition
+order ``LocalExecutor`` uses, so the model is bit-identical to the in-process one.
+
+A lost worker is survived as dask survives it, by lineage: every handle remembers the step
+that made it; the durable chunks are dask futures (recomputed by the scheduler), so the
+chunks of a lost host are adopted by a new host and the values the driver still holds are
+recomputed there by replaying their steps; then the interrupted call is repeated. Steps
+are pure functions of their inputs, so repeating one gives the same value.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+import weakref
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import dask
+import dask.array as da
+import distributed
+import numpy as np
+
+from daskml_h2o.parallel import ChunkSet, PartitionError, _on_partition, _ordered_groups
+
+__all__ = ["ChunkHost", "HostExecutor"]
+
+_keys = itertools.count()
+# how long a recovery waits for the scheduler to notice a lost worker / for any worker at all
+LOST_WORKER_WAIT_S = 30
+RECOVERY_TIMEOUT_S = 300
+
+
+class ChunkHost:
+    """The actor on one worker: values by key, and the steps that compute new ones."""
+
+    def __init__(self, n_threads: int):
+        self.values = {}
+        self.n_threads = max(1, int(n_threads))
+        self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="daskml-h2o-host") \
+            if self.n_threads > 1 else None
+
+    def put(self, key, value) -> None:
+        self.values[key] = value
+
+    def run(self, batches, collect, drops):
+        """Run ``batches`` in order (each one step over this host's chunks, chunks in
+        parallel), return ``[combine(value) for each (key, combine) in collect]``, then forget
+        ``drops``."""
+        for fn, args, items in batches:
+            self._run_batch(fn, args, items)
+        out = []
+        for key, combine in collect:
+            value = self.values[key]
+            out.append(value if combine is None else combine(value))
+        for key in drops:
+            self.values.pop(key, None)
+        return out
+
+    def _resolve(self, ref):
+        kind, value = ref
+        if kind == "key":
+            return self.values[value]
+        if kind == "shared":
+            return self.values[value]
+        return value
+
+    def _run_batch(self, fn, args, items):
+        args = tuple(self._resolve(a) for a in args)
+
+        def one(item):
+            _, partition, out_key, refs = item
+            self.values[out_key] = _on_partition(fn, partition, *(self._resolve(r) for r in refs), *args)
+
+        if self._pool is None or len(items) == 1:
+            for item in items:
+                one(item)
+        else:
+            for job in [self._pool.submit(one, item) for item in items]:
+                job.result()
+
+
+def _adopt(host_key, key, chunk):
+    """Task on the worker holding ``chunk``: hand the (already local) object to the host."""
+    from distributed import get_worker
+    get_worker().state.actors[host_key].put(key, chunk)
+    return True
+
+
+def _host_value(host_key, key):
+    """Task on a host's worker: one value as an ordinary dask result (no copy)."""
+    from distributed import get_worker
+    return get_worker().state.actors[host_key].values[key]
+
+
+class _Step:
+    """Lineage: how one chunk's value was computed (inputs are _Step, _Source or literals)."""
+
+    __slots__ = ("key", "chunk", "partition", "fn", "inputs", "args")
+
+    def __init__(self, key, chunk, partition, fn, inputs, args):
+        self.key, self.chunk, self.partition = key, chunk, partition
+        self.fn, self.inputs, self.args = fn, inputs, args
+
+
+class _Source:
+    """A chunk of a persisted ChunkSet (a dask future: recomputable by the scheduler). Its key
+    is also the chunk's id: every value computed from it lives on the same host."""
+
+    __slots__ = ("key", "chunk", "partition", "future")
+
+    def __init__(self, key, partition, future):
+        self.key, self.chunk, self.partition, self.future = key, key, partition, future
+
+
+class Handle:
+    """A per-chunk value living on a host; the value is forgotten when the handle is."""
+
+    __slots__ = ("node", "__weakref__")
+
+    def __init__(self, node):
+        self.node = node
+
+    @property
+    def key(self):
+        return self.node.key
+
+    @property
+    def chunk(self):
+        return self.node.chunk
+
+
+class _Shared:
+    """A constant argument sent to every host once (the histogram strategy, say)."""
+
+    __slots__ = ("key", "value", "__weakref__")
+
+    def __init__(self, key, value):
+        self.key, self.value = key, value
+
+
+class HostExecutor:
+    """Algorithms' per-chunk steps on chunk hosts (see the module docstring); the same
+    interface as ``parallel.LocalExecutor`` and ``parallel.DaskExecutor``."""
+
+    local = False
+
+    def __init__(self, client):
+        self.client = client
+        self.hosts = {}            # worker address -> actor proxy
+        self.chunk_host = {}       # chunk index -> worker address
+        self.sources = []          # every adopted _Source (kept: they hold the chunk futures)
+        self.source_handles = []
+        self.live = weakref.WeakValueDictionary()   # key -> Handle
+        self.pending = []          # (fn, args, [(chunk, key, refs)])
+        self.drops = defaultdict(list)
+        self.shared = {}           # key -> _Shared, sent to hosts that lack them
+        self.shared_on = defaultdict(set)
+
+    # ---------------------------------------------------------- the executor interface
+
+    def chunks(self, chunk_set: ChunkSet) -> list:
+        sources = [_Source(next(_keys), i, f) for i, f in enumerate(chunk_set.futures)]
+        self._adopt(sources)
+        self.sources.extend(sources)
+        handles = [self._handle(s) for s in sources]
+        self.source_handles.extend(handles)  # the chunks stay on their hosts for the whole fit
+        return handles
+
+    def durable(self, fn, chunk_set: ChunkSet, args=(), name: str = "prepare") -> list:
+        """A one-off step whose results are kept for the whole fit (binned chunks): it runs as
+        dask tasks so the results are futures the scheduler can recompute, then the hosts
+        adopt them."""
+        from daskml_h2o.parallel import map_chunks
+        futures = map_chunks(fn, chunk_set, args=args, name=name, client=self.client)
+        return self.chunks(ChunkSet(futures, list(chunk_set.nrows)))
+
+    def share(self, value):
+        shared = _Shared(next(_keys), value)
+        self.shared[shared.key] = shared
+        return shared
+
+    def map(self, fn, *per_chunk, args=(), name: str) -> list:
+        lists = [list(p) for p in per_chunk]
+        n = len(lists[0])
+        if any(len(lst) != n for lst in lists):
+            raise ValueError("map: every per-chunk list must have one entry per chunk")
+        items, out = [], []
+        for i in range(n):
+            inputs = [lst[i].node if isinstance(lst[i], Handle) else lst[i] for lst in lists]
+            chunks = {v.chunk for v in inputs if isinstance(v, (_Step, _Source))}
+            if len(chunks) != 1:
+                raise ValueError("map: every chunk's inputs must include values of that one chunk")
+            step = _Step(next(_keys), chunks.pop(), i, fn, inputs, tuple(args))
+            items.append((step.chunk, i, step.key, [self._ref(v) for v in inputs]))
+            out.append(self._handle(step))
+        self.pending.append((fn, tuple(self._arg_ref(a) for a in args), items))
+        return out
+
+    def reduce(self, combine, items: list, name: str, split_every: int = 8):
+        if not items:
+            raise ValueError("reduce needs at least one input")
+        values = self._fetch(items, combine)
+        while len(values) > 1:
+            values = [combine(*group) for group in _ordered_groups(values, split_every)]
+        return values[0]
+
+    def gather(self, items):
+        if isinstance(items, list) and items and all(isinstance(h, Handle) for h in items):
+            return self._fetch(items, None)
+        return items
+
+    def wait(self, items) -> None:
+        self._call_hosts({})
+
+    def as_array(self, items: list, nrows: list, ncols: int | None = None):
+        """A dask array over the hosts' values: one task per chunk on its host's worker hands
+        the value over to dask, so metrics reduce where the values live."""
+        from daskml_h2o.parallel import _token
+        self._call_hosts({})
+        token = _token()
+        futures = [self.client.submit(_host_value, self._host_key(self.chunk_host[h.chunk]), h.key,
+                                      workers=[self.chunk_host[h.chunk]], allow_other_workers=False, pure=False,
+                                      key=f"host-value-{h.key}-{token}") for h in items]
+        # dask holds the values from here on: the hosts may forget them once the handles go
+        with self.client.as_current():
+            distributed.wait(futures)
+        pieces = [da.from_delayed(dask.delayed(f), shape=(int(n),) if ncols is None else (int(n), int(ncols)),
+                                  dtype=np.float64) for f, n in zip(futures, nrows)]
+        return da.concatenate(pieces, axis=0)
+
+    def retrying(self, fn):
+        """``fn()``, repeated once the hosts are recovered when a worker was lost during it."""
+        while True:
+            try:
+                return fn()
+            except PartitionError:
+                raise
+            except Exception:
+                if not self._recover(list(self.hosts), wait_s=LOST_WORKER_WAIT_S):
+                    raise
+
+    def close(self) -> None:
+        for actor in self.hosts.values():
+            try:
+                actor._future.release()
+            except Exception:  # a host lost with its worker has nothing left to release
+                pass
+        self.hosts.clear()
+        self.live.clear()
+        self.sources = []
+
+    # ---------------------------------------------------------- handles and references
+
+    def _handle(self, node) -> Handle:
+        handle = Handle(node)
+        self.live[node.key] = handle
+        weakref.finalize(handle, self._forget, node.key, node.chunk)
+        return handle
+
+    def _forget(self, key, chunk) -> None:
+        self.drops[chunk].append(key)
+
+    def _ref(self, value):
+        if isinstance(value, (_Step, _Source)):
+            return ("key", value.key)
+        return ("value", value)
+
+    def _arg_ref(self, value):
+        if isinstance(value, _Shared):
+            return ("shared", value.key)
+        return ("value", value)
+
+    # ---------------------------------------------------------- calls to the hosts
+
+    def _fetch(self, items, combine) -> list:
+        got = self._call_hosts({h.key: (h.chunk, combine) for h in items})
+        return [got[h.key] for h in items]
+
+    def _call_hosts(self, collect: dict) -> dict:
+        """Ship the pending steps and forgotten keys and fetch ``collect`` ({key: (chunk,
+        combine)}): one call per host, all hosts at once. A host lost on the way is recovered
+        (its chunks' values replayed elsewhere) and what it owed is asked again."""
+        out = {}
+        while True:
+            got, failed, error = self._call_hosts_once({k: v for k, v in collect.items() if k not in out})
+            out.update(got)
+            if not failed:
+                return out
+            if not self._recover(failed):
+                raise error
+
+    def _call_hosts_once(self, collect: dict):
+        batches, self.pending = self.pending, []
+        drops, self.drops = self.drops, defaultdict(list)
+        per_host = defaultdict(lambda: ([], [], []))
+        for fn, args, items in batches:
+            by_host = defaultdict(list)
+            for item in items:
+                by_host[self.chunk_host[item[0]]].append(item)
+            for address, host_items in by_host.items():
+                per_host[address][0].append((fn, args, host_items))
+        for key, (chunk, combine) in collect.items():
+            per_host[self.chunk_host[chunk]][1].append((key, combine))
+        for chunk, keys in drops.items():
+            if chunk in self.chunk_host:
+                per_host[self.chunk_host[chunk]][2].extend(keys)
+        calls, out, failed, error = {}, {}, [], None
+        for address, (host_batches, want, forget) in per_host.items():
+            try:
+                self._send_shared(address, host_batches)
+                calls[address] = (self.hosts[address].run(host_batches, want, forget), want)
+            except PartitionError:
+                raise
+            except Exception as exc:
+                failed.append(address)
+                error = exc
+        for address, (future, want) in calls.items():
+            try:
+                values = future.result()
+            except PartitionError:
+                raise
+            except Exception as exc:
+                failed.append(address)
+                error = exc
+                continue
+            out.update({key: value for (key, _), value in zip(want, values)})
+        return out, failed, error
+
+    def _send_shared(self, address, batches) -> None:
+        needed = {ref[1] for _, args, _ in batches for ref in args if ref[0] == "shared"}
+        missing = needed - self.shared_on[address]
+        for key in missing:
+            self.hosts[address].put(key, self.shared[key].value).result()
+            self.shared_on[address].add(key)
+
+    # ---------------------------------------------------------- placement and recovery
+
+    def _host_key(self, address):
+        return self.hosts[address].key
+
+    def _workers(self) -> dict:
+        return self.client.scheduler_info().get("workers", {})
+
+    def _host(self, address, workers) -> None:
+        if address not in self.hosts:
+            from daskml_h2o.parallel import _token
+            nthreads = workers.get(address, {}).get("nthreads", 1)
+            future = self.client.submit(ChunkHost, nthreads, workers=[address], allow_other_workers=False,
+                                        actor=True, key=f"chunk-host-{_token()}")
+            # the proxy binds to the current client: make it ours, not whichever is the default
+            with self.client.as_current():
+                self.hosts[address] = future.result()
+
+    def _adopt(self, sources) -> None:
+        """Give each source's chunk to the host on the worker holding it, moving chunks so no
+        worker holds more than its share (co-located afterwards)."""
+        from daskml_h2o.parallel import _token
+        workers = self._workers()
+        located = self.client.who_has([s.future for s in sources])
+        plan = _balanced_placement([next(iter(located.get(s.future.key, ())), None) for s in sources],
+                                   sorted(workers))
+        for address in set(plan):
+            self._host(address, workers)
+        token = _token()
+        acks = [self.client.submit(_adopt, self._host_key(address), s.key, s.future, workers=[address],
+                                   allow_other_workers=False, pure=False, key=f"host-adopt-{s.chunk}-{token}")
+                for s, address in zip(sources, plan)]
+        self.client.gather(acks)
+        for s, address in zip(sources, plan):
+            self.chunk_host[s.chunk] = address
+
+    def _recover(self, suspects, wait_s=RECOVERY_TIMEOUT_S) -> bool:
+        """After a failed call: once the scheduler has seen a suspect host's worker leave,
+        move its chunks to live workers and recompute the values still referenced there.
+        False when every suspect is still alive after ``wait_s`` (the failure was something
+        else)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            workers = self._workers()
+            lost = [a for a in suspects if a in self.hosts and a not in workers]
+            if lost or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if not lost:
+            return False
+        deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+        while not workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = self._workers()
+        for address in lost:
+            del self.hosts[address]
+            self.shared_on.pop(address, None)
+        moved = sorted(c for c, a in self.chunk_host.items() if a in lost)
+        by_chunk = defaultdict(list)
+        for s in self.sources:
+            if s.chunk in moved:
+                by_chunk[s.chunk].append(s)
+        self._adopt([s for c in moved for s in by_chunk[c]])
+        self._replay(set(moved))
+        return True
+
+    def _replay(self, chunks: set) -> None:
+        """Recompute, on their new hosts, the live values of ``chunks`` from their lineage."""
+        order, seen = [], set()
+        for key, handle in list(self.live.items()):
+            if handle.chunk in chunks:
+                _topological(handle.node, order, seen)
+        batches = [(s.fn, tuple(self._arg_ref(a) for a in s.args),
+                    [(s.chunk, s.partition, s.key, [self._ref(v) for v in s.inputs])]) for s in order]
+        self.pending = batches + self.pending
+        live_keys = set(self.live.keys())
+        for s in order:
+            if s.key not in live_keys:
+                self.drops[s.chunk].append(s.key)
+
+
+def _topological(node, order, seen) -> None:
+    """Steps needed for ``node`` (sources are already adopted), inputs first."""
+    stack = [(node, False)]
+    while stack:
+        current, expanded = stack.pop()
+        if not isinstance(current, _Step) or current.key in seen:
+            continue
+        if expanded:
+            seen.add(current.key)
+            order.append(current)
+            continue
+        stack.append((current, True))
+        for value in current.inputs:
+            if isinstance(value, _Step) and value.key not in seen:
+                stack.append((value, False))
+
+
+def _balanced_placement(current: list, workers: list) -> list:
+    """Keep each chunk where it is unless that worker already has its share (ceil(P/W));
+    chunks without a place or over a share go to the least-loaded workers."""
+    share = -(-len(current) // max(1, len(workers)))
+    load = {w: 0 for w in workers}
+    plan = [None] * len(current)
+    for i, w in enumerate(current):
+        if w in load and load[w] < share:
+            plan[i] = w
+            load[w] += 1
+    for i in range(len(current)):
+        if plan[i] is None:
+            w = min(workers, key=lambda a: (load[a], a))
+            plan[i] = w
+            load[w] += 1
+    return plan

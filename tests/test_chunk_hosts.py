@@ -1,0 +1,164 @@
+"""The chunk-host executor on a LocalCluster of worker processes: the same results as the
+in-process executor (reductions in partition order), values forgotten with their handles,
+constants sent once, dask arrays over host values, and a lost worker's chunks replayed from
+lineage."""
+import gc
+import os
+import signal
+import time
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+
+from daskml_h2o import parallel
+from daskml_h2o.chunk_hosts import HostExecutor, _balanced_placement
+
+pytestmark = pytest.mark.processes
+
+
+def _chunk(pdf):
+    x = pdf["x"].to_numpy(dtype=np.float64)
+    return {"x": x, "n": len(x)}
+
+
+def _scaled(chunk, factor):
+    return chunk["x"] * factor
+
+
+def _add(a, b, offset):
+    return a + b + offset
+
+
+def _add_x(a, chunk, offset):
+    return a + chunk["x"] + offset
+
+
+def _sum_and_count(v):
+    return np.array([v.sum(), float(v.size)])
+
+
+def _total(*parts):
+    out = np.array(parts[0], dtype=np.float64, copy=True)
+    for p in parts[1:]:
+        out += p
+    return out
+
+
+def _strategy_scale(chunk, strategy):
+    return chunk["x"] * strategy["scale"]
+
+
+def _host_key_count(host_key):
+    from distributed import get_worker
+    return len(get_worker().state.actors[host_key].values)
+
+
+@pytest.fixture
+def chunks(process_cluster):
+    rng = np.random.default_rng(0)
+    pdf = pd.DataFrame({"x": rng.normal(size=1000)})
+    ddf = dd.from_pandas(pdf, npartitions=5)
+    return parallel.persist_chunks(ddf, _chunk, client=process_cluster), pdf["x"].to_numpy()
+
+
+def test_steps_reduce_in_partition_order_like_the_local_executor(process_cluster, chunks):
+    chunk_set, x = chunks
+    ex = HostExecutor(process_cluster)
+    try:
+        data = ex.chunks(chunk_set)
+        a = ex.map(_scaled, data, args=(2.0,), name="scaled")
+        b = ex.map(_add, a, a, args=(1.0,), name="add")
+        hosted = ex.reduce(_total, ex.map(_sum_and_count, b, name="s"), name="sum", split_every=2)
+        values = np.concatenate(ex.gather(b))
+    finally:
+        ex.close()
+    local = parallel.LocalExecutor(2)
+    data = process_cluster.gather(chunk_set.futures)
+    b_local = local.map(_add, *[local.map(_scaled, data, args=(2.0,), name="scaled")] * 2, args=(1.0,), name="add")
+    expected = local.reduce(_total, local.map(_sum_and_count, b_local, name="s"), name="sum", split_every=2)
+    assert np.array_equal(values, 4.0 * x + 1.0)
+    assert np.array_equal(hosted, expected)  # bit for bit: same values, same order of additions
+    assert len(set(ex.chunk_host.values())) == 2  # five chunks spread over both workers
+
+
+def test_values_are_forgotten_with_their_handles_and_constants_sent_once(process_cluster, chunks):
+    chunk_set, x = chunks
+    ex = HostExecutor(process_cluster)
+    try:
+        data = ex.chunks(chunk_set)
+        strategy = ex.share({"scale": 3.0})
+        kept = ex.map(_strategy_scale, data, args=(strategy,), name="kept")
+        ex.wait(kept)
+        counts = {a: process_cluster.submit(_host_key_count, ex.hosts[a].key, workers=[a], pure=False).result()
+                  for a in ex.hosts}
+        for _ in range(3):
+            temporary = ex.map(_scaled, data, args=(5.0,), name="tmp")
+            ex.wait(temporary)
+            del temporary
+            gc.collect()
+        ex.wait([])
+        after = {a: process_cluster.submit(_host_key_count, ex.hosts[a].key, workers=[a], pure=False).result()
+                 for a in ex.hosts}
+        assert after == counts  # the temporaries were dropped on the hosts
+        assert all(ex.shared_on[a] == {strategy.key} for a in ex.hosts)
+        assert np.array_equal(np.concatenate(ex.gather(kept)), 3.0 * x)
+    finally:
+        ex.close()
+
+
+def test_as_array_gives_a_dask_array_over_the_host_values(process_cluster, chunks):
+    chunk_set, x = chunks
+    ex = HostExecutor(process_cluster)
+    try:
+        data = ex.chunks(chunk_set)
+        arr = ex.as_array(ex.map(_scaled, data, args=(2.0,), name="scaled"), chunk_set.nrows)
+        gc.collect()
+        ex.wait([])  # the hosts forget the values: dask holds them now
+        assert np.isclose(arr.sum().compute(scheduler=process_cluster.get), 2.0 * x.sum())
+    finally:
+        ex.close()
+
+
+def test_a_failing_step_names_its_partition(process_cluster, chunks):
+    chunk_set, _ = chunks
+    ex = HostExecutor(process_cluster)
+    try:
+        data = ex.chunks(chunk_set)
+        bad = ex.map(_scaled, data, args=("not a number",), name="bad")
+        with pytest.raises(parallel.PartitionError, match="partition 0: UFuncTypeError"):
+            ex.gather(bad)
+    finally:
+        ex.close()
+
+
+@pytest.mark.slow
+def test_a_lost_worker_is_replayed_from_lineage(process_cluster, chunks):
+    chunk_set, x = chunks
+    ex = HostExecutor(process_cluster)
+    try:
+        data = ex.chunks(chunk_set)
+        state = data
+        for i in range(4):
+            state = ex.map(_add_x, state if i else ex.map(_scaled, data, args=(1.0,), name="s0"), data,
+                           args=(float(i),), name=f"step{i}")
+        ex.wait(state)
+        victim = next(iter(ex.hosts))
+        pid = process_cluster.run(os.getpid, workers=[victim])[victim]
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        state = ex.map(_add_x, state, data, args=(10.0,), name="after")
+        values = np.concatenate(ex.gather(state))
+        assert victim not in ex.hosts
+    finally:
+        ex.close()
+    # x, then + x + i for i = 0..3, then + x + 10
+    assert np.allclose(values, 6 * x + 16.0)
+
+
+def test_balanced_placement_keeps_chunks_where_they_are_up_to_a_share():
+    assert _balanced_placement(["a", "a", "a", "b"], ["a", "b"]) == ["a", "a", "b", "b"]
+    # a chunk without a place, or on a worker that left, goes to the least-loaded worker
+    assert _balanced_placement([None, "c", "a"], ["a", "b"]) == ["b", "a", "a"]
+    assert _balanced_placement(["a"] * 4, ["a", "b"]) == ["a", "a", "b", "b"]
