@@ -228,7 +228,8 @@ def group_quantiles(ex, parts, alpha, stats=None):
     found = _select(ex, parts, stats, np.concatenate([interp, interp]), targets)
     out = np.where(count > 0, vmin, np.nan)
     lo_val, hi_val = found[:len(interp)], found[len(interp):]
-    out[interp] = lo_val + frac[interp] * (hi_val - lo_val)
+    with np.errstate(invalid="ignore"):  # inf − inf is NaN here as in the driver-side kernel
+        out[interp] = lo_val + frac[interp] * (hi_val - lo_val)
     return out
 
 
@@ -278,8 +279,10 @@ def _narrow(ex, parts, keys, inverse, todo, target, lo, hi, cnt, below, rnd):
 
 def _edges(lo, hi, n_bins):
     e = _key_edges(lo, hi, n_bins)
-    if np.isfinite(hi - lo):
-        e = np.concatenate([e, lo + (hi - lo) * (np.arange(n_bins + 1) / n_bins)])
+    with np.errstate(over="ignore"):
+        span = hi - lo
+    if np.isfinite(span):
+        e = np.concatenate([e, lo + span * (np.arange(n_bins + 1) / n_bins)])
     e = np.unique(np.clip(e, lo, hi))
     e[-1] = hi
     return e
@@ -318,5 +321,6 @@ def leaf_gammas(ex, dist, parts, alpha=0.5, delta=1.0):
     if dist == D.HUBER:
         sums = ex.gather(ex.reduce(_sum, ex.map(_huber_task, parts, args=(med, float(delta)), name="huber-leaf"),
                                    name="huber-leaf-sum"))
+        # the sums add in another order than the driver-side numpy sum: equal up to rounding
         med[present] += sums[present] / stats[1][present]
     return med
