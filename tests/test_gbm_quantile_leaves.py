@@ -191,3 +191,23 @@ def test_models_equal_the_driver_gather_models(h2o_session, monkeypatch, dist, e
     old = _fit_predict(h2o_session, df, dist, extra, "w")
     assert new[0] == old[0]
     np.testing.assert_array_equal(new[1], old[1])
+
+
+@pytest.mark.processes
+def test_process_cluster_gives_the_in_process_huber_model(h2o_session, process_cluster):
+    rng = np.random.default_rng(9)
+    n = 500
+    df = pd.DataFrame({"x": rng.uniform(0, 2, n), "z": rng.normal(size=n)})
+    df["y"] = np.round(rng.standard_t(3, n) + 2 * df.x, 1)
+    df["w"] = rng.integers(0, 3, n).astype(float)
+    df["off"] = 0.0
+    local = _fit_predict(h2o_session, df, "huber", {"huber_alpha": 0.8}, "w")
+    h2o_session.shutdown()
+    h2o_session.init(url=process_cluster.scheduler.address, verbose=False)
+    try:
+        assert isinstance(training.parallel.executor_for(), DaskExecutor)
+        remote = _fit_predict(h2o_session, df, "huber", {"huber_alpha": 0.8}, "w")
+    finally:
+        h2o_session.shutdown()
+    assert local[0] == remote[0]
+    np.testing.assert_array_equal(local[1], remote[1])
