@@ -18,6 +18,7 @@ from daskml_h2o import parallel
 
 from daskml_h2o.data.chunks import column_stats, layout_of, persist_training_chunks, sample_rows
 from daskml_h2o.gbm import distributions as D
+from daskml_h2o.gbm import quantile_leaves as QL
 from daskml_h2o.gbm.checkpoint import gbm_restart, replay_train_scores, replay_valid_scores
 from daskml_h2o.gbm.grower import (GrowParams, chunk_residuals, chunk_sample_weights, chunk_tree_inputs,
                                    chunk_update_scores, choose_tree_columns, leaf_values)
@@ -130,10 +131,10 @@ def _update(F, last, k, node_values):
 
 
 def _leaf_residual_stats(chunk, F, last, k, n_nodes):
-    """Per leaf (w, w·d) for the laplace/quantile/huber leaves' quantile passes."""
+    """The chunk's d = y − F − offset sorted per leaf, for the laplace/quantile/huber leaves."""
     offset = chunk["offset"]
     f = F[:, k] if offset is None else F[:, k] + offset
-    return last[0], chunk["y"] - f, chunk["w"]
+    return QL.sorted_groups(last[0], chunk["y"] - f, chunk["w"], n_nodes)
 
 
 # ------------------------------------------------------------------ the loop
@@ -306,8 +307,7 @@ def _initial_value(ex, data, dist, nclasses, K, p) -> float:
     if K > 1:
         return 0.0
     if dist in D.QUANTILE_LEAVES:
-        ys, ws, offs = _gather_response(ex, data)
-        return float(D.init_f(dist, ys, ws, offs, nclasses, p["quantile_alpha"], p["tweedie_power"]))
+        return _quantile_initial_value(ex, data, dist, p["quantile_alpha"])
     parts = ex.map(_f0_partial, data.chunks, args=(p["tweedie_power"],), name="gbm-f0")
     sw, swd, swy, swe, swye, swyp, swpp, swt1, swt2, any_offset = ex.gather(
         ex.reduce(_sum_arrays, parts, name="gbm-f0-sum"))
@@ -331,15 +331,15 @@ def _initial_value(ex, data, dist, nclasses, K, p) -> float:
     return float(D._log(swt1 / swt2))  # tweedie
 
 
-def _response_arrays(chunk):
+def _response_minus_offset(chunk):
     o = chunk["offset"] if chunk["offset"] is not None else np.zeros(chunk["n"])
-    return chunk["y"], chunk["w"], o
+    return QL.sorted_groups(np.zeros(chunk["n"], dtype=np.int64), chunk["y"] - o, chunk["w"], 1)
 
 
-def _gather_response(ex, data):
-    parts = ex.gather(ex.map(_response_arrays, data.chunks, name="gbm-response"))
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]))
+def _quantile_initial_value(ex, data, dist, quantile_alpha) -> float:
+    """f0 of laplace/huber (weighted median of y − offset) and quantile (its α-quantile)."""
+    parts = ex.map(_response_minus_offset, data.chunks, name="gbm-response")
+    return float(QL.group_quantiles(ex, parts, quantile_alpha if dist == D.QUANTILE else 0.5)[0])
 
 
 def _build_iteration(ex, t, data, states, dist, nclasses, K, tree_seed, lr, p, gp):
@@ -409,26 +409,21 @@ def _leaf_values(ex, dist, builder, data, states, last, k, lr, nclasses, p, delt
 
 
 def _quantile_leaf_gammas(ex, dist, data, states, last, k, n_nodes, alpha, delta):
-    parts = ex.gather(ex.map(_leaf_residual_stats, data.chunks, states, last, args=(k, n_nodes),
-                             name="gbm-leaf-residuals"))
-    ids = np.concatenate([q[0] for q in parts])
-    d = np.concatenate([q[1] for q in parts])
-    w = np.concatenate([q[2] for q in parts])
-    return D.quantile_leaf_gammas(dist, ids, d, w, n_nodes, alpha, delta)
+    parts = ex.map(_leaf_residual_stats, data.chunks, states, last, args=(k, n_nodes), name="gbm-leaf-residuals")
+    return QL.leaf_gammas(ex, dist, parts, alpha, delta)
 
 
 def _abs_residuals(chunk, F):
     offset = chunk["offset"]
     f = F[:, 0] if offset is None else F[:, 0] + offset
-    return np.abs(chunk["y"] - f), chunk["w"]
+    r = np.abs(chunk["y"] - f)
+    return QL.sorted_groups(np.zeros(len(r), dtype=np.int64), np.where(np.isfinite(r), r, np.nan), chunk["w"], 1)
 
 
 def _huber_delta(ex, data, states, huber_alpha) -> float:
-    parts = ex.gather(ex.map(_abs_residuals, data.chunks, states, name="gbm-huber-delta"))
-    r = np.concatenate([q[0] for q in parts])
-    w = np.concatenate([q[1] for q in parts])
-    ok = (w > 0) & np.isfinite(r)
-    return float(D.weighted_quantile(r[ok], w[ok], huber_alpha))
+    """Huber's δ of the iteration: the weighted huber_alpha-quantile of the finite |y − F − offset|."""
+    parts = ex.map(_abs_residuals, data.chunks, states, name="gbm-huber-delta")
+    return float(QL.group_quantiles(ex, parts, huber_alpha)[0])
 
 
 def _prepare_valid(ex, spec, data, scorer, restart=None):
