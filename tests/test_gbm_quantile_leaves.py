@@ -10,6 +10,7 @@ from daskml_h2o.estimators import H2OGradientBoostingEstimator
 from daskml_h2o.gbm import distributions as D
 from daskml_h2o.gbm import quantile_leaves as QL
 from daskml_h2o.gbm import training
+from daskml_h2o.chunk_hosts import HostExecutor
 from daskml_h2o.parallel import DaskExecutor, LocalExecutor
 
 
@@ -205,7 +206,7 @@ def test_process_cluster_gives_the_in_process_huber_model(h2o_session, process_c
     h2o_session.shutdown()
     h2o_session.init(url=process_cluster.scheduler.address, verbose=False)
     try:
-        assert isinstance(training.parallel.executor_for(), DaskExecutor)
+        assert isinstance(training.parallel.executor_for(), HostExecutor)
         remote = _fit_predict(h2o_session, df, "huber", {"huber_alpha": 0.8}, "w")
     finally:
         h2o_session.shutdown()
