@@ -337,7 +337,8 @@ def _row_mse(X, R):
 
 @njit(nogil=True, cache=True)
 def _quantile_hist(x, w, lo, hi, nb):
-    """For each target t: weight strictly below lo[t], and a histogram (weight, min, max) over [lo, hi]."""
+    """For each target t: weight strictly below lo[t], and a histogram (weight, min, max) over
+    [lo, hi]. Any intervals; O(rows x targets). ``_quantile_hist_disjoint`` is the fast case."""
     T = lo.shape[0]
     below = np.zeros(T)
     hist = np.zeros((T, nb))
@@ -351,15 +352,81 @@ def _quantile_hist(x, w, lo, hi, nb):
             if xi < lo[t]:
                 below[t] += wi
             elif xi <= hi[t]:
-                width = hi[t] - lo[t]
-                b = int((xi - lo[t]) / width * nb) if width > 0 else 0
-                if b >= nb:
-                    b = nb - 1
-                hist[t, b] += wi
-                if xi < bmin[t, b]:
-                    bmin[t, b] = xi
-                if xi > bmax[t, b]:
-                    bmax[t, b] = xi
+                _hist_add(hist, bmin, bmax, t, xi, wi, lo[t], hi[t], nb)
+    return below, hist, bmin, bmax
+
+
+@njit(nogil=True, cache=True)
+def _hist_add(hist, bmin, bmax, t, xi, wi, lo, hi, nb):
+    width = hi - lo
+    b = int((xi - lo) / width * nb) if width > 0 else 0
+    if b >= nb:
+        b = nb - 1
+    hist[t, b] += wi
+    if xi < bmin[t, b]:
+        bmin[t, b] = xi
+    if xi > bmax[t, b]:
+        bmax[t, b] = xi
+
+
+@njit(nogil=True, cache=True)
+def _count_starts_le(starts, x):
+    """Number of sorted ``starts`` that are <= x (a binary search)."""
+    a, b = 0, starts.shape[0]
+    while a < b:
+        m = (a + b) >> 1
+        if starts[m] <= x:
+            a = m + 1
+        else:
+            b = m
+    return a
+
+
+@njit(nogil=True, cache=True)
+def _order_free_weights(x, w):
+    """True when the usable weights are integers whose total stays below 2**53: then every
+    partial sum is exact and the order of additions cannot change a sum."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        if not _usable(x[i], w[i]):
+            continue
+        if w[i] != math.floor(w[i]):
+            return False
+        total += abs(w[i])
+    return total < 2.0 ** 53
+
+
+@njit(nogil=True, cache=True)
+def _quantile_hist_disjoint(x, w, lo, hi, nb):
+    """``_quantile_hist`` for intervals sorted by lo with hi[t] < lo[t + 1] (what refinement
+    produces): a row lies in at most one interval, found by binary search, so a row costs
+    O(log targets). Sums are bit-identical to ``_quantile_hist``: histogram cells get their rows
+    in row order; "weight below" is a prefix sum of per-gap sums only when the weights make
+    every order exact, else each row is added to every target above it, in row order."""
+    T = lo.shape[0]
+    below = np.zeros(T)
+    gaps = np.zeros(T + 1)
+    hist = np.zeros((T, nb))
+    bmin = np.full((T, nb), np.inf)
+    bmax = np.full((T, nb), -np.inf)
+    by_gap = _order_free_weights(x, w)
+    for i in range(x.shape[0]):
+        xi, wi = x[i], w[i]
+        if not _usable(xi, wi):
+            continue
+        k = _count_starts_le(lo, xi)  # xi < lo[t] exactly for t >= k
+        if by_gap:
+            gaps[k] += wi
+        else:
+            for t in range(k, T):
+                below[t] += wi
+        if k > 0 and xi <= hi[k - 1]:
+            _hist_add(hist, bmin, bmax, k - 1, xi, wi, lo[k - 1], hi[k - 1], nb)
+    if by_gap:
+        acc = 0.0
+        for t in range(T):
+            acc += gaps[t]
+            below[t] = acc
     return below, hist, bmin, bmax
 
 
@@ -602,13 +669,27 @@ def _reduce(blocks, partial, partial_args=(), kind=None):
 # Exact weighted quantiles by histogram refinement (a few small passes)
 # ----------------------------------------------------------------------------------------
 
-def _quantile_partial(x, w, lo, hi):
+def _quantile_partial(x, w, lo, hi, disjoint):
     x = _f64(x).reshape(-1)
-    return _quantile_hist(x, _weights_or_ones(w, x.shape[0]), lo, hi, _QUANTILE_BINS)
+    kernel = _quantile_hist_disjoint if disjoint else _quantile_hist
+    return kernel(x, _weights_or_ones(w, x.shape[0]), lo, hi, _QUANTILE_BINS)
+
+
+def _distinct_intervals(lo, hi):
+    """The distinct (lo, hi) pairs sorted by lo, each target's index among them, and whether
+    they are disjoint (hi[t] < lo[t + 1]; NaN bounds are not)."""
+    pairs, inverse = np.unique(np.stack([lo, hi], axis=1), axis=0, return_inverse=True)
+    ulo, uhi = np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
+    disjoint = bool(np.all(ulo[1:] > uhi[:-1])) and not np.isnan(pairs).any()
+    return ulo, uhi, inverse.reshape(-1), disjoint
 
 
 def _values_at_positions(blocks, positions, lo, hi, max_passes=12):
-    """Value at each weighted rank position t (smallest x whose cumulative weight exceeds t)."""
+    """Value at each weighted rank position t (smallest x whose cumulative weight exceeds t).
+
+    Targets sharing an interval share one histogram (in the first pass all do); the intervals
+    of one pass are bins of the previous pass's histograms, hence disjoint.
+    """
     T = len(positions)
     lo = np.full(T, float(lo))
     hi = np.full(T, float(hi))
@@ -617,7 +698,9 @@ def _values_at_positions(blocks, positions, lo, hi, max_passes=12):
         todo = np.flatnonzero(np.isnan(found))
         if todo.size == 0:
             break
-        below, hist, bmin, bmax = _reduce(blocks, _quantile_partial, (lo[todo], hi[todo]), "quantile")
+        ulo, uhi, inverse, disjoint = _distinct_intervals(lo[todo], hi[todo])
+        parts = _reduce(blocks, _quantile_partial, (ulo, uhi, disjoint), "quantile")
+        below, hist, bmin, bmax = (a[inverse] for a in parts)
         for r, t in enumerate(todo):
             cum = below[r] + np.cumsum(hist[r])
             b = int(np.searchsorted(cum, positions[t], side="right"))

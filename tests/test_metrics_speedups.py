@@ -1,0 +1,172 @@
+"""The fast metric paths give bit-identical results to the straightforward ones they replace.
+
+The reference implementations below are the previous O(rows x targets) quantile histogram
+and its refinement loop, kept here only to compare against.
+"""
+import dask.array as da
+import numpy as np
+import pytest
+from numba import njit
+
+from daskml_h2o.models import metrics as M
+
+
+@njit
+def _ref_quantile_hist(x, w, lo, hi, nb):
+    T = lo.shape[0]
+    below = np.zeros(T)
+    hist = np.zeros((T, nb))
+    bmin = np.full((T, nb), np.inf)
+    bmax = np.full((T, nb), -np.inf)
+    for i in range(x.shape[0]):
+        xi, wi = x[i], w[i]
+        if np.isnan(xi) or np.isnan(wi) or wi == 0.0:
+            continue
+        for t in range(T):
+            if xi < lo[t]:
+                below[t] += wi
+            elif xi <= hi[t]:
+                width = hi[t] - lo[t]
+                b = int((xi - lo[t]) / width * nb) if width > 0 else 0
+                if b >= nb:
+                    b = nb - 1
+                hist[t, b] += wi
+                if xi < bmin[t, b]:
+                    bmin[t, b] = xi
+                if xi > bmax[t, b]:
+                    bmax[t, b] = xi
+    return below, hist, bmin, bmax
+
+
+def _ref_partial(x, w, lo, hi):
+    x = M._f64(x).reshape(-1)
+    return _ref_quantile_hist(x, M._weights_or_ones(w, x.shape[0]), lo, hi, M._QUANTILE_BINS)
+
+
+def _ref_values_at_positions(blocks, positions, lo, hi, max_passes=12):
+    T = len(positions)
+    lo = np.full(T, float(lo))
+    hi = np.full(T, float(hi))
+    found = np.full(T, np.nan)
+    for _ in range(max_passes):
+        todo = np.flatnonzero(np.isnan(found))
+        if todo.size == 0:
+            break
+        below, hist, bmin, bmax = M._reduce(blocks, _ref_partial, (lo[todo], hi[todo]), "quantile")
+        for r, t in enumerate(todo):
+            cum = below[r] + np.cumsum(hist[r])
+            b = min(int(np.searchsorted(cum, positions[t], side="right")), M._QUANTILE_BINS - 1)
+            while hist[r, b] == 0 and b > 0:
+                b -= 1
+            if bmin[r, b] == bmax[r, b] or not np.isfinite(bmin[r, b]):
+                found[t] = bmin[r, b] if np.isfinite(bmin[r, b]) else lo[t]
+            else:
+                lo[t], hi[t] = bmin[r, b], bmax[r, b]
+    left = np.isnan(found)
+    found[left] = lo[left]
+    return found
+
+
+def _same_bits(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    assert a.tobytes() == b.tobytes(), np.flatnonzero(a.view(np.int64) != b.view(np.int64))[:10]
+
+
+def _data(rng, n, weights, ties, nan_share=0.05):
+    x = rng.choice(np.round(rng.random(40), 3), n) if ties else rng.standard_normal(n) * 3
+    x[rng.random(n) < nan_share] = np.nan
+    if weights == "ones":
+        w = np.ones(n)
+    elif weights == "integer":
+        w = rng.integers(0, 4, n).astype(np.float64)
+    else:
+        w = rng.random(n) * 3
+        w[rng.random(n) < 0.05] = 0.0
+        w[rng.random(n) < 0.02] = np.nan
+    return x, w
+
+
+def _disjoint_intervals(rng, x, T):
+    cuts = np.sort(rng.choice(np.unique(x[~np.isnan(x)]), 2 * T, replace=False))
+    lo, hi = cuts[0::2].copy(), cuts[1::2].copy()
+    hi[::3] = lo[::3]  # some degenerate (lo == hi) intervals
+    return lo, hi
+
+
+@pytest.mark.parametrize("weights", ["ones", "integer", "fractional"])
+@pytest.mark.parametrize("ties", [False, True])
+def test_disjoint_kernel_equals_reference(weights, ties):
+    rng = np.random.default_rng(7)
+    x, w = _data(rng, 5000, weights, ties)
+    lo, hi = _disjoint_intervals(rng, x, 12 if ties else 50)
+    for got, want in zip(M._quantile_hist_disjoint(x, w, lo, hi, 64), _ref_quantile_hist(x, w, lo, hi, 64)):
+        _same_bits(got, want)
+
+
+def test_generic_kernel_equals_reference_on_overlapping_intervals():
+    rng = np.random.default_rng(3)
+    x, w = _data(rng, 3000, "fractional", False)
+    lo = np.array([-1.0, -2.0, -1.0, 0.5, 3.0])
+    hi = np.array([1.0, 2.0, 1.0, 0.5, -3.0])  # overlapping, nested, duplicate, point, empty
+    for got, want in zip(M._quantile_hist(x, w, lo, hi, 32), _ref_quantile_hist(x, w, lo, hi, 32)):
+        _same_bits(got, want)
+
+
+def test_distinct_intervals_detects_overlap_and_nan():
+    lo, hi, inv, disjoint = M._distinct_intervals(np.array([2.0, 0.0, 2.0]), np.array([3.0, 1.0, 3.0]))
+    assert disjoint and lo.tolist() == [0.0, 2.0] and inv.tolist() == [1, 0, 1]
+    assert not M._distinct_intervals(np.array([0.0, 1.0]), np.array([1.0, 2.0]))[3]  # shared end
+    assert not M._distinct_intervals(np.array([0.0, np.nan]), np.array([1.0, 2.0]))[3]
+
+
+def _blocks(x, w, chunk):
+    return M._aligned_blocks([da.from_array(x, chunks=chunk), da.from_array(w, chunks=chunk)])
+
+
+@pytest.mark.parametrize("weights", ["ones", "integer", "fractional"])
+@pytest.mark.parametrize("ties", [False, True])
+def test_values_at_positions_equal_reference(weights, ties):
+    rng = np.random.default_rng(11)
+    x, w = _data(rng, 6000, weights, ties)
+    ok = ~np.isnan(x) & ~np.isnan(w) & (w != 0)
+    total = float(np.sum(w[ok]))
+    positions = np.unique(np.concatenate([np.floor(rng.random(60) * total), [0.0, total - 1, total + 5]]))
+    blocks = _blocks(x, w, 1300)
+    lo, hi = np.nanmin(x[ok]), np.nanmax(x[ok])
+    _same_bits(M._values_at_positions(blocks, positions, lo, hi),
+               _ref_values_at_positions(blocks, positions, lo, hi))
+    probs = np.linspace(0, 1, 41)
+    h = np.clip(probs * (total - 1.0), 0.0, total - 1.0)
+    t0 = np.floor(h)
+    t1 = np.minimum(t0 + 1.0, total - 1.0)
+    v0 = _ref_values_at_positions(blocks, t0, lo, hi)
+    v1 = _ref_values_at_positions(blocks, t1, lo, hi)
+    _same_bits(M.weighted_quantiles(blocks, probs, total, lo, hi), v0 + (h - t0) * (v1 - v0))
+
+
+def test_values_at_positions_degenerate_ranges():
+    rng = np.random.default_rng(5)
+    x = np.full(500, 2.5)
+    w = rng.random(500)
+    blocks = _blocks(x, w, 120)
+    positions = np.array([0.0, 10.0, 100.0, 1e6])
+    _same_bits(M._values_at_positions(blocks, positions, 2.5, 2.5),
+               _ref_values_at_positions(blocks, positions, 2.5, 2.5))
+    # a range wider than the data, and one that misses it
+    _same_bits(M._values_at_positions(blocks, positions, -10.0, 10.0),
+               _ref_values_at_positions(blocks, positions, -10.0, 10.0))
+    _same_bits(M._values_at_positions(blocks, positions, 5.0, 6.0),
+               _ref_values_at_positions(blocks, positions, 5.0, 6.0))
+
+
+def test_values_at_positions_many_targets_heavy_ties():
+    rng = np.random.default_rng(9)
+    x = np.concatenate([np.zeros(3000), rng.integers(0, 5, 2000).astype(float), rng.standard_normal(2000)])
+    rng.shuffle(x)
+    w = rng.random(x.size) * 2
+    total = float(w.sum())
+    positions = np.unique(np.floor(np.linspace(0, total - 1, 300)))
+    blocks = _blocks(x, w, 900)
+    _same_bits(M._values_at_positions(blocks, positions, x.min(), x.max()),
+               _ref_values_at_positions(blocks, positions, x.min(), x.max()))
