@@ -170,3 +170,90 @@ def test_values_at_positions_many_targets_heavy_ties():
     blocks = _blocks(x, w, 900)
     _same_bits(M._values_at_positions(blocks, positions, x.min(), x.max()),
                _ref_values_at_positions(blocks, positions, x.min(), x.max()))
+
+
+# ------------------------------------------------------------------ scoring without the gains/lift table
+
+def _binomial_case(seed, n=4000, weighted=True):
+    rng = np.random.default_rng(seed)
+    p1 = np.round(rng.random(n), 4)  # ties
+    y = (rng.random(n) < p1).astype(np.float64)
+    y[rng.random(n) < 0.03] = np.nan
+    w = rng.random(n) * 2 if weighted else None
+    preds = da.from_array(np.stack([1 - p1, p1], axis=1), chunks=(900, 2))
+    return da.from_array(y, chunks=900), preds, None if w is None else da.from_array(w, chunks=900)
+
+
+def _table_frame(t):
+    return t.as_data_frame() if hasattr(t, "as_data_frame") else t
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_history_only_metrics_keep_lift_and_fill_table_later(weighted):
+    y, p, w = _binomial_case(1, weighted=weighted)
+    full = M.compute_metrics("binomial", y, p, weights=w)
+    light = M.compute_metrics("binomial", y, p, weights=w, gains_lift=False)
+    assert light.gains_lift() is None and M.needs_gains_lift(light) and not M.needs_gains_lift(full)
+    _same_bits(light["lift_top_group"], full["lift_top_group"])
+    for key in ("AUC", "logloss", "MSE", "pr_auc", "err"):
+        _same_bits(light[key], full[key])
+    M.add_gains_lift(light, y, p, w)
+    assert not M.needs_gains_lift(light)
+    a, b = _table_frame(light.gains_lift()), _table_frame(full.gains_lift())
+    assert list(a.columns) == list(b.columns)
+    _same_bits(a.to_numpy(dtype=np.float64), b.to_numpy(dtype=np.float64))
+    assert str(light) == str(full)
+
+
+def test_history_only_metrics_with_no_usable_rows():
+    y = da.from_array(np.full(10, np.nan), chunks=5)
+    p = da.from_array(np.full((10, 2), 0.5), chunks=(5, 2))
+    m = M.compute_metrics("binomial", y, p, gains_lift=False)
+    assert np.isnan(m["lift_top_group"]) and not M.needs_gains_lift(m)
+
+
+def _forced_full_table(monkeypatch):
+    import daskml_h2o.gbm.scoring as S
+    real = S.compute_metrics
+    monkeypatch.setattr(S, "compute_metrics", lambda *a, **k: real(*a, **{**k, "gains_lift": True}))
+
+
+def _history_values(model):
+    h = model.scoring_history()
+    return h.drop(columns=["", "timestamp", "duration"]).to_numpy(dtype=np.float64)
+
+
+@pytest.mark.parametrize("stopping", [dict(), dict(stopping_rounds=2, stopping_metric="lift_top_group",
+                                                    stopping_tolerance=0.05)])
+def test_gbm_final_metrics_unchanged_by_history_only_scoring(h2o_session, monkeypatch, stopping):
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from daskml_h2o.estimators import H2OGradientBoostingEstimator
+    rng = np.random.default_rng(4)
+    n = 1500
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    df["label"] = pd.Categorical(np.where(rng.random(n) < 1 / (1 + np.exp(-2 * df.a + df.b)), "1", "0"),
+                                 categories=["0", "1"])
+    train = h2o_session.H2OFrame(dd.from_pandas(df.iloc[:1000], npartitions=2))
+    valid = h2o_session.H2OFrame(dd.from_pandas(df.iloc[1000:], npartitions=2))
+    params = dict(ntrees=12, max_depth=3, seed=1, score_tree_interval=2, **stopping)
+
+    def fit():
+        m = H2OGradientBoostingEstimator(**params)
+        m.train(x=["a", "b"], y="label", training_frame=train, validation_frame=valid)
+        return m
+
+    new = fit()
+    with monkeypatch.context() as mp:
+        _forced_full_table(mp)
+        old = fit()
+    _same_bits(_history_values(new), _history_values(old))
+    for which in ("train", "valid"):
+        a, b = new._metrics[which], old._metrics[which]
+        assert a.gains_lift() is not None and not M.needs_gains_lift(a)
+        _same_bits(_table_frame(a.gains_lift()).to_numpy(dtype=np.float64),
+                   _table_frame(b.gains_lift()).to_numpy(dtype=np.float64))
+        assert str(a) == str(b)
+    if stopping:
+        assert new.scoring_history()["number_of_trees"].iloc[-1] < 12  # stopped on the history's lift

@@ -846,6 +846,21 @@ def _gains_lift_table(blocks_py, p1_range, total_w, pos_w):
     return _gains_lift_from_groups(thresholds, groups, total_w, pos_w)
 
 
+def _lift_top_group(blocks_py, p1_range, total_w, pos_w):
+    """The gains/lift table's first lift (what the scoring history shows) without the table:
+    only the top group's quantile and one group sum. Every number goes through the same
+    arithmetic as in the table, so the value is the table's bit for bit."""
+    qblocks = [(b[1], b[2]) for b in blocks_py]
+    q = weighted_quantiles(qblocks, GAINS_LIFT_PROBS[:1], total_w, p1_range[0], p1_range[1])
+    groups = _reduce(blocks_py, _gains_partial, (np.array([q[0], -np.inf]),))
+    if not groups[0, 0] > 0:  # an empty top group: the table's first row is a later group
+        gains = _gains_lift_table(blocks_py, p1_range, total_w, pos_w)
+        return gains["lift"][0] if gains.nrows else float("nan")
+    obs, pos = groups[:1, 0], groups[:1, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (pos / obs / (pos_w / total_w))[0]
+
+
 def _gains_partial(y, p1, w, thresholds):
     y = _f64(y).reshape(-1)
     return _gains_groups(_f64(p1).reshape(-1), y, _weights_or_ones(w, y.shape[0]), thresholds)
@@ -879,7 +894,7 @@ def _gains_lift_from_groups(thresholds, groups, total_w, pos_w):
 
 def compute_metrics(kind, actual, preds, weights=None, domain=None, distribution="gaussian",
                     tweedie_power=1.5, quantile_alpha=0.5, huber_alpha=0.9, offset=None,
-                    algo="", on="training_metrics", description=None):
+                    algo="", on="training_metrics", description=None, gains_lift=True):
     """H2O model metrics of ``preds`` against ``actual`` as dask reductions.
 
     kind: "regression" (preds (n,)), "binomial" (preds (n, 2) p0, p1 -- or (n,) p1), "multinomial"
@@ -888,6 +903,8 @@ def compute_metrics(kind, actual, preds, weights=None, domain=None, distribution
     classification (NaN = NA). Rows with NA actual, NA prediction or zero/NA weight are skipped.
     ``offset`` is accepted because callers pass it, but the predictions already include it.
     ``algo``/``on`` label the printed block ("ModelMetricsBinomial: gbm ** Reported on train data. **").
+    ``gains_lift=False`` (binomial, for scoring during training) leaves out the gains/lift table
+    but keeps lift_top_group; ``add_gains_lift`` fills the table in later from the same inputs.
     """
     if kind not in KINDS:
         raise ValueError("metrics kind must be one of %s, got %r" % (KINDS, kind))
@@ -904,7 +921,7 @@ def compute_metrics(kind, actual, preds, weights=None, domain=None, distribution
     if kind == "regression":
         return _regression(actual, preds, weights, distribution, tweedie_power, quantile_alpha, huber_alpha, label)
     if kind == "binomial":
-        return _binomial(actual, preds, weights, domain, label)
+        return _binomial(actual, preds, weights, domain, label, gains_lift)
     if kind == "multinomial":
         return _multinomial(actual, preds, weights, domain, label)
     return _autoencoder(actual, preds, weights, label)
@@ -950,26 +967,60 @@ def _absrange_partial(x, w):
     return np.array([x.min(), x.max()]) if x.size else np.array([np.inf, -np.inf])
 
 
-def _binomial(actual, preds, weights, domain, label):
+def _binomial_inputs(actual, preds, weights):
     actual = _check_1d(actual, "actual")
     if preds.ndim == 2 and preds.shape[1] not in (1, 2, 3):
         raise ValueError("binomial predictions must be (n, 2) class probabilities or (n,) p1; got shape %s"
                          % (preds.shape,))
     if preds.ndim == 2 and preds.shape[1] == 1:
         preds = preds[:, 0]
+    return _persist(actual, preds, weights)
+
+
+def _gains_blocks(actual, preds, weights):
+    """(y, p1, w) blocks with p1 masked to NaN where the response is NA."""
+    p1 = preds if preds.ndim == 1 else preds[:, -1]
+    p1 = da.where(da.isnan(actual), np.nan, p1)
+    return _aligned_blocks([actual, p1, weights])
+
+
+def _binomial(actual, preds, weights, domain, label, gains_lift=True):
     domain = _domain(domain, 2)
-    actual, preds, weights = _persist(actual, preds, weights)
+    actual, preds, weights = _binomial_inputs(actual, preds, weights)
     blocks = _aligned_blocks([actual, preds, weights])
     res = _reduce(blocks, _partial_binomial, (), "binomial")
     acc = res["acc"]
-    gains = None
+    gains, lift_top, pending = None, float("nan"), None
     if acc[1] > 0:
-        p1 = preds if preds.ndim == 1 else preds[:, -1]
-        p1 = da.where(da.isnan(actual), np.nan, p1)
-        gl_blocks = _aligned_blocks([actual, p1, weights])
+        gl_blocks = _gains_blocks(actual, preds, weights)
         pos_w = float(np.sum(res["bins"][2]))
-        gains = _gains_lift_table(gl_blocks, res["range"], acc[1], pos_w)
-    return H2OBinomialModelMetrics._from_parts(acc, res["bins"], gains, domain, **label)
+        if gains_lift:
+            gains = _gains_lift_table(gl_blocks, res["range"], acc[1], pos_w)
+        else:
+            lift_top = _lift_top_group(gl_blocks, res["range"], acc[1], pos_w)
+            pending = (res["range"], acc[1], pos_w)
+    metrics = H2OBinomialModelMetrics._from_parts(acc, res["bins"], gains, domain, lift_top, **label)
+    metrics._gains_inputs = pending
+    return metrics
+
+
+def needs_gains_lift(metrics):
+    """True for binomial metrics computed with ``gains_lift=False`` whose table is still missing."""
+    return getattr(metrics, "_gains_inputs", None) is not None
+
+
+def add_gains_lift(metrics, actual, preds, weights=None):
+    """Fill in the gains/lift table of metrics computed with ``gains_lift=False``; ``actual``,
+    ``preds`` and ``weights`` must be the ones they were computed from. Returns ``metrics``."""
+    if not needs_gains_lift(metrics):
+        return metrics
+    actual, preds, weights = _binomial_inputs(_as_dask(actual, "actual"), _as_dask(preds, "preds"),
+                                              _as_dask(weights, "weights"))
+    gains = _gains_lift_table(_gains_blocks(actual, preds, weights), *metrics._gains_inputs)
+    metrics._metric_json["gains_lift_table"] = gains
+    metrics._metric_json["lift_top_group"] = _lift_of(gains, float("nan"))
+    metrics._gains_inputs = None
+    return metrics
 
 
 def _multinomial(actual, preds, weights, domain, label):
@@ -1260,7 +1311,7 @@ class H2OBinomialModelMetrics(MetricsBase):
                           "tnr", "fnr", "fpr", "tpr") + tuple(metrics_aliases)
 
     @classmethod
-    def _from_parts(cls, acc, bins, gains, domain, **label):
+    def _from_parts(cls, acc, bins, gains, domain, lift_top=float("nan"), **label):
         js = _class_scalars(acc)
         ths, tps, fps = auc_curve(bins)
         auc = auc_from_curve(tps, fps)
@@ -1282,7 +1333,7 @@ class H2OBinomialModelMetrics(MetricsBase):
             "gains_lift_table": gains, "_curve": (ths, tps, fps), "_max_f1_idx": i,
         })
         js.update(_at_threshold(cols, i))
-        js["lift_top_group"] = gains["lift"][0] if gains is not None and gains.nrows else float("nan")
+        js["lift_top_group"] = _lift_of(gains, lift_top)
         return cls(js, **label)
 
     # --- threshold-based metrics ([[threshold, value]]) ---
@@ -1461,6 +1512,11 @@ class H2OBinomialModelMetrics(MetricsBase):
                     "logloss": js["logloss"], "mse": js["MSE"], "pr_auc": js["pr_auc"], "r2": js["r2"],
                     "rmse": js["RMSE"], "gini": js["Gini"], "nobs": js["nobs"]})
         return out
+
+
+def _lift_of(gains, otherwise):
+    v = gains["lift"][0] if gains is not None and gains.nrows else otherwise
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def _plain_num(v):
