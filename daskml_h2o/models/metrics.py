@@ -190,6 +190,19 @@ def _merge_pair(ths, sqe, tps, fps, n, s):
 
 
 @njit(nogil=True, cache=True)
+def _first_at_least(a, n, x):
+    """np.searchsorted(a[:n], x) (side left) without building the slice: called once a row."""
+    lo, hi = 0, n
+    while lo < hi:
+        m = (lo + hi) >> 1
+        if a[m] < x:
+            lo = m + 1
+        else:
+            hi = m
+    return lo
+
+
+@njit(nogil=True, cache=True)
 def _auc_histogram(p1, y, w, nbins):
     """H2O's online AUC histogram of one chunk: rows inserted in order as bins of their own,
     folded into a neighbour when that is cheaper than the best merge, else the best pair merges."""
@@ -202,7 +215,7 @@ def _auc_histogram(p1, y, w, nbins):
     ssx = -1  # cached best pair, -1 when unknown
     for r in range(p1.shape[0]):
         pred, wr, pos = p1[r], w[r], y[r] > 0.5
-        idx = np.searchsorted(ths[:n], pred)
+        idx = _first_at_least(ths, n, pred)
         if idx < n and ths[idx] == pred:
             if pos:
                 tps[idx] += wr
