@@ -257,3 +257,22 @@ def test_gbm_final_metrics_unchanged_by_history_only_scoring(h2o_session, monkey
         assert str(a) == str(b)
     if stopping:
         assert new.scoring_history()["number_of_trees"].iloc[-1] < 12  # stopped on the history's lift
+
+
+def test_binomial_partial_skips_rows_in_place_as_filtering_did():
+    rng = np.random.default_rng(2)
+    n = 5000
+    p1 = np.round(rng.random(n), 3)
+    p1[rng.random(n) < 0.03] = np.nan
+    y = (rng.random(n) < 0.4).astype(np.float64)
+    y[rng.random(n) < 0.03] = np.nan
+    w = rng.random(n)
+    w[rng.random(n) < 0.03] = 0.0
+    part = M._partial_binomial(y, np.stack([1 - p1, p1], axis=1), w)
+    keep = ~np.isnan(y) & ~np.isnan(p1) & (w != 0)
+    k = int(keep.sum())
+    want = M._auc_histogram(p1[keep], y[keep], w[keep], np.ones(k, dtype=np.bool_), M.NBINS)
+    for got, ref in zip(part["bins"], want):
+        _same_bits(got, ref)
+    assert want[0].size == M.NBINS  # the merging path ran
+    _same_bits(part["range"], [p1[keep].min(), p1[keep].max()])

@@ -110,9 +110,11 @@ def _class_sums(acc, c, pt, wi):
 
 @njit(nogil=True, cache=True)
 def _partial_binomial_kernel(y, P, w):
+    """Sums over the usable rows, which rows those are, and the range of their p1."""
     acc = np.zeros(8)
     n = y.shape[0]
     keep = np.zeros(n, dtype=np.bool_)
+    p1_range = np.array([np.inf, -np.inf])
     for i in range(n):
         yi, wi = y[i], w[i]
         if not _usable(yi, wi) or np.isnan(P[i, 0]) or np.isnan(P[i, 1]):
@@ -123,7 +125,9 @@ def _partial_binomial_kernel(y, P, w):
             continue
         keep[i] = True
         _class_sums(acc, c, P[i, c], wi)
-    return acc, keep
+        p1_range[0] = min(p1_range[0], P[i, 1])
+        p1_range[1] = max(p1_range[1], P[i, 1])
+    return acc, keep, p1_range
 
 
 @njit(nogil=True, cache=True)
@@ -203,9 +207,10 @@ def _first_at_least(a, n, x):
 
 
 @njit(nogil=True, cache=True)
-def _auc_histogram(p1, y, w, nbins):
-    """H2O's online AUC histogram of one chunk: rows inserted in order as bins of their own,
-    folded into a neighbour when that is cheaper than the best merge, else the best pair merges."""
+def _auc_histogram(p1, y, w, keep, nbins):
+    """H2O's online AUC histogram of one chunk's kept rows: rows inserted in order as bins of
+    their own, folded into a neighbour when that is cheaper than the best merge, else the best
+    pair merges."""
     cap = 2 * nbins + 2
     ths = np.zeros(cap)
     sqe = np.zeros(cap)
@@ -214,6 +219,8 @@ def _auc_histogram(p1, y, w, nbins):
     n = 0
     ssx = -1  # cached best pair, -1 when unknown
     for r in range(p1.shape[0]):
+        if not keep[r]:
+            continue
         pred, wr, pos = p1[r], w[r], y[r] > 0.5
         idx = _first_at_least(ths, n, pred)
         if idx < n and ths[idx] == pred:
@@ -493,13 +500,9 @@ def _partial_binomial(y, p, w):
     y = _f64(y).reshape(-1)
     P = _binomial_probs(p)
     w = _weights_or_ones(w, y.shape[0])
-    acc, keep = _partial_binomial_kernel(y, P, w)
+    acc, keep, p1_range = _partial_binomial_kernel(y, P, w)
     _check_labels(acc, y, 2)
-    p1 = P[keep, 1]
-    bins = _auc_histogram(p1, y[keep], w[keep], NBINS)
-    lo = p1.min() if p1.size else np.inf
-    hi = p1.max() if p1.size else -np.inf
-    return {"acc": acc, "bins": bins, "range": np.array([lo, hi])}
+    return {"acc": acc, "bins": _auc_histogram(P[:, 1], y, w, keep, NBINS), "range": p1_range}
 
 
 def _check_labels(acc, y, k):
