@@ -276,3 +276,15 @@ def test_binomial_partial_skips_rows_in_place_as_filtering_did():
         _same_bits(got, ref)
     assert want[0].size == M.NBINS  # the merging path ran
     _same_bits(part["range"], [p1[keep].min(), p1[keep].max()])
+
+
+def test_threshold_table_cells_match_cell_by_cell_conversion():
+    rng = np.random.default_rng(8)
+    tps, fps = np.cumsum(rng.random(50)), np.cumsum(rng.random(50))
+    cols = M.threshold_scores(np.sort(rng.random(50))[::-1].copy(), tps, fps)
+    table = M._table_from_columns(cols, M.THRESHOLD_COLUMNS, "h", "d")
+    want = [[M._plain_num(cols[n][i]) if n != "idx" else int(cols[n][i]) for n in M.THRESHOLD_COLUMNS]
+            for i in range(50)]
+    got = table.cell_values
+    assert [[type(v) for v in r] for r in got] == [[type(v) for v in r] for r in want]
+    _same_bits(np.array(got, dtype=np.float64), np.array(want, dtype=np.float64))
