@@ -231,8 +231,9 @@ class LocalExecutor:
 
     def as_array(self, items: list, nrows: list, ncols: int | None = None):
         values = [np.asarray(v, dtype=np.float64) for v in items]
+        # name=False: no hashing of the whole array at every scoring
         return da.from_array(np.concatenate(values) if values else np.empty((0,) if ncols is None else (0, ncols)),
-                             chunks=-1)
+                             chunks=-1, name=False)
 
     def wait(self, items) -> None:
         return None

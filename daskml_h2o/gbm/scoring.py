@@ -3,10 +3,11 @@ metrics from the scores the chunks already hold, the scoring history and early s
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 import numpy as np
 
-from daskml_h2o.models.metrics import compute_metrics, local_reductions
+from daskml_h2o.models.metrics import add_gains_lift, compute_metrics, local_reductions, needs_gains_lift
 from daskml_h2o.models.scoring import (ScoringHistory, format_duration, format_timestamp, metric_columns,
                                        metric_more_is_better, metric_value, resolve_stopping_metric, stop_early)
 
@@ -31,17 +32,29 @@ def _column(chunk, name):
     return chunk[name]
 
 
-def score_model(ex, scorer, data, F, kind, domain, options, on):
-    """Metrics of the current model on the chunks of ``data`` whose scores are ``F``."""
+def _score_arrays(ex, scorer, data, F, kind, domain):
+    """(response, predictions, weights) of the chunks of ``data`` whose scores are ``F``."""
     preds = ex.map(_predictions, data.chunks, F, args=(scorer,), name="gbm-score-predict")
     ncols = None if kind == "regression" else len(domain)
     y = ex.as_array(ex.map(_column, data.chunks, args=("y",), name="gbm-score-y"), data.nrows)
     w = ex.as_array(ex.map(_column, data.chunks, args=("w",), name="gbm-score-w"), data.nrows)
-    p = ex.as_array(preds, data.nrows, ncols)
-    if ex.local:
-        with local_reductions():
-            return compute_metrics(kind, y, p, weights=w, domain=domain, algo="gbm", on=on, **options)
-    return compute_metrics(kind, y, p, weights=w, domain=domain, algo="gbm", on=on, **options)
+    return y, ex.as_array(preds, data.nrows, ncols), w
+
+
+def _reductions(ex):
+    return local_reductions() if ex.local else nullcontext()
+
+
+def score_model(ex, scorer, data, F, kind, domain, options, on, gains_lift=True):
+    """Metrics of the current model on the chunks of ``data`` whose scores are ``F``.
+
+    ``gains_lift=False`` (a scoring during training) skips the binomial gains/lift table:
+    the history needs only its first lift.
+    """
+    y, p, w = _score_arrays(ex, scorer, data, F, kind, domain)
+    with _reductions(ex):
+        return compute_metrics(kind, y, p, weights=w, domain=domain, algo="gbm", on=on, gains_lift=gains_lift,
+                               **options)
 
 
 def _valid_update(chunk, F, row, strategy, K):
@@ -107,16 +120,27 @@ class ScoringSchedule:
         return self._score(states)
 
     def final_score(self, states) -> None:
+        """The model's metrics: a last scoring, or the gains/lift tables the last one skipped."""
         if self.scored_ntrees != self.scorer.ntrees:
-            self._score(states)
+            self._score(states, final=True)
+            return
+        for key, data, F in (("train", self.data, states), ("valid", self.valid, self.valid_F)):
+            metrics = self.est._metrics.get(key)
+            if data is not None and needs_gains_lift(metrics):
+                self.ex.retrying(lambda: self._add_gains_lift(metrics, data, F))
 
-    def _score(self, states):
+    def _add_gains_lift(self, metrics, data, F):
+        y, p, w = _score_arrays(self.ex, self.scorer, data, F, self.kind, self.spec.domain)
+        with _reductions(self.ex):
+            add_gains_lift(metrics, y, p, w)
+
+    def _score(self, states, final=False):
         start = time.monotonic()
         if self.first_scoring is None:
             self.first_scoring = start
         options = self.est._metric_options()
         train = self.ex.retrying(lambda: score_model(self.ex, self.scorer, self.data, states, self.kind,
-                                                     self.spec.domain, options, "train"))
+                                                     self.spec.domain, options, "train", final))
         row = {"timestamp": format_timestamp(), "duration": format_duration(start - self.started),
                "number_of_trees": self.scorer.ntrees}
         row.update(metric_columns(train, "gbm", self.kind, "training"))
@@ -124,7 +148,7 @@ class ScoringSchedule:
         watched = train
         if self.valid is not None:
             valid = self.ex.retrying(lambda: score_model(self.ex, self.scorer, self.valid, self.valid_F, self.kind,
-                                                         self.spec.domain, options, "valid"))
+                                                         self.spec.domain, options, "valid", final))
             row.update(metric_columns(valid, "gbm", self.kind, "validation"))
             self.est._metrics["valid"] = valid
             watched = valid

@@ -110,9 +110,11 @@ def _class_sums(acc, c, pt, wi):
 
 @njit(nogil=True, cache=True)
 def _partial_binomial_kernel(y, P, w):
+    """Sums over the usable rows, which rows those are, and the range of their p1."""
     acc = np.zeros(8)
     n = y.shape[0]
     keep = np.zeros(n, dtype=np.bool_)
+    p1_range = np.array([np.inf, -np.inf])
     for i in range(n):
         yi, wi = y[i], w[i]
         if not _usable(yi, wi) or np.isnan(P[i, 0]) or np.isnan(P[i, 1]):
@@ -123,7 +125,9 @@ def _partial_binomial_kernel(y, P, w):
             continue
         keep[i] = True
         _class_sums(acc, c, P[i, c], wi)
-    return acc, keep
+        p1_range[0] = min(p1_range[0], P[i, 1])
+        p1_range[1] = max(p1_range[1], P[i, 1])
+    return acc, keep, p1_range
 
 
 @njit(nogil=True, cache=True)
@@ -190,9 +194,23 @@ def _merge_pair(ths, sqe, tps, fps, n, s):
 
 
 @njit(nogil=True, cache=True)
-def _auc_histogram(p1, y, w, nbins):
-    """H2O's online AUC histogram of one chunk: rows inserted in order as bins of their own,
-    folded into a neighbour when that is cheaper than the best merge, else the best pair merges."""
+def _first_at_least(a, n, x):
+    """np.searchsorted(a[:n], x) (side left) without building the slice: called once a row."""
+    lo, hi = 0, n
+    while lo < hi:
+        m = (lo + hi) >> 1
+        if a[m] < x:
+            lo = m + 1
+        else:
+            hi = m
+    return lo
+
+
+@njit(nogil=True, cache=True)
+def _auc_histogram(p1, y, w, keep, nbins):
+    """H2O's online AUC histogram of one chunk's kept rows: rows inserted in order as bins of
+    their own, folded into a neighbour when that is cheaper than the best merge, else the best
+    pair merges."""
     cap = 2 * nbins + 2
     ths = np.zeros(cap)
     sqe = np.zeros(cap)
@@ -201,8 +219,10 @@ def _auc_histogram(p1, y, w, nbins):
     n = 0
     ssx = -1  # cached best pair, -1 when unknown
     for r in range(p1.shape[0]):
+        if not keep[r]:
+            continue
         pred, wr, pos = p1[r], w[r], y[r] > 0.5
-        idx = np.searchsorted(ths[:n], pred)
+        idx = _first_at_least(ths, n, pred)
         if idx < n and ths[idx] == pred:
             if pos:
                 tps[idx] += wr
@@ -337,7 +357,8 @@ def _row_mse(X, R):
 
 @njit(nogil=True, cache=True)
 def _quantile_hist(x, w, lo, hi, nb):
-    """For each target t: weight strictly below lo[t], and a histogram (weight, min, max) over [lo, hi]."""
+    """For each target t: weight strictly below lo[t], and a histogram (weight, min, max) over
+    [lo, hi]. Any intervals; O(rows x targets). ``_quantile_hist_disjoint`` is the fast case."""
     T = lo.shape[0]
     below = np.zeros(T)
     hist = np.zeros((T, nb))
@@ -351,15 +372,81 @@ def _quantile_hist(x, w, lo, hi, nb):
             if xi < lo[t]:
                 below[t] += wi
             elif xi <= hi[t]:
-                width = hi[t] - lo[t]
-                b = int((xi - lo[t]) / width * nb) if width > 0 else 0
-                if b >= nb:
-                    b = nb - 1
-                hist[t, b] += wi
-                if xi < bmin[t, b]:
-                    bmin[t, b] = xi
-                if xi > bmax[t, b]:
-                    bmax[t, b] = xi
+                _hist_add(hist, bmin, bmax, t, xi, wi, lo[t], hi[t], nb)
+    return below, hist, bmin, bmax
+
+
+@njit(nogil=True, cache=True)
+def _hist_add(hist, bmin, bmax, t, xi, wi, lo, hi, nb):
+    width = hi - lo
+    b = int((xi - lo) / width * nb) if width > 0 else 0
+    if b >= nb:
+        b = nb - 1
+    hist[t, b] += wi
+    if xi < bmin[t, b]:
+        bmin[t, b] = xi
+    if xi > bmax[t, b]:
+        bmax[t, b] = xi
+
+
+@njit(nogil=True, cache=True)
+def _count_starts_le(starts, x):
+    """Number of sorted ``starts`` that are <= x (a binary search)."""
+    a, b = 0, starts.shape[0]
+    while a < b:
+        m = (a + b) >> 1
+        if starts[m] <= x:
+            a = m + 1
+        else:
+            b = m
+    return a
+
+
+@njit(nogil=True, cache=True)
+def _order_free_weights(x, w):
+    """True when the usable weights are integers whose total stays below 2**53: then every
+    partial sum is exact and the order of additions cannot change a sum."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        if not _usable(x[i], w[i]):
+            continue
+        if w[i] != math.floor(w[i]):
+            return False
+        total += abs(w[i])
+    return total < 2.0 ** 53
+
+
+@njit(nogil=True, cache=True)
+def _quantile_hist_disjoint(x, w, lo, hi, nb):
+    """``_quantile_hist`` for intervals sorted by lo with hi[t] < lo[t + 1] (what refinement
+    produces): a row lies in at most one interval, found by binary search, so a row costs
+    O(log targets). Sums are bit-identical to ``_quantile_hist``: histogram cells get their rows
+    in row order; "weight below" is a prefix sum of per-gap sums only when the weights make
+    every order exact, else each row is added to every target above it, in row order."""
+    T = lo.shape[0]
+    below = np.zeros(T)
+    gaps = np.zeros(T + 1)
+    hist = np.zeros((T, nb))
+    bmin = np.full((T, nb), np.inf)
+    bmax = np.full((T, nb), -np.inf)
+    by_gap = _order_free_weights(x, w)
+    for i in range(x.shape[0]):
+        xi, wi = x[i], w[i]
+        if not _usable(xi, wi):
+            continue
+        k = _count_starts_le(lo, xi)  # xi < lo[t] exactly for t >= k
+        if by_gap:
+            gaps[k] += wi
+        else:
+            for t in range(k, T):
+                below[t] += wi
+        if k > 0 and xi <= hi[k - 1]:
+            _hist_add(hist, bmin, bmax, k - 1, xi, wi, lo[k - 1], hi[k - 1], nb)
+    if by_gap:
+        acc = 0.0
+        for t in range(T):
+            acc += gaps[t]
+            below[t] = acc
     return below, hist, bmin, bmax
 
 
@@ -413,13 +500,9 @@ def _partial_binomial(y, p, w):
     y = _f64(y).reshape(-1)
     P = _binomial_probs(p)
     w = _weights_or_ones(w, y.shape[0])
-    acc, keep = _partial_binomial_kernel(y, P, w)
+    acc, keep, p1_range = _partial_binomial_kernel(y, P, w)
     _check_labels(acc, y, 2)
-    p1 = P[keep, 1]
-    bins = _auc_histogram(p1, y[keep], w[keep], NBINS)
-    lo = p1.min() if p1.size else np.inf
-    hi = p1.max() if p1.size else -np.inf
-    return {"acc": acc, "bins": bins, "range": np.array([lo, hi])}
+    return {"acc": acc, "bins": _auc_histogram(P[:, 1], y, w, keep, NBINS), "range": p1_range}
 
 
 def _check_labels(acc, y, k):
@@ -602,13 +685,27 @@ def _reduce(blocks, partial, partial_args=(), kind=None):
 # Exact weighted quantiles by histogram refinement (a few small passes)
 # ----------------------------------------------------------------------------------------
 
-def _quantile_partial(x, w, lo, hi):
+def _quantile_partial(x, w, lo, hi, disjoint):
     x = _f64(x).reshape(-1)
-    return _quantile_hist(x, _weights_or_ones(w, x.shape[0]), lo, hi, _QUANTILE_BINS)
+    kernel = _quantile_hist_disjoint if disjoint else _quantile_hist
+    return kernel(x, _weights_or_ones(w, x.shape[0]), lo, hi, _QUANTILE_BINS)
+
+
+def _distinct_intervals(lo, hi):
+    """The distinct (lo, hi) pairs sorted by lo, each target's index among them, and whether
+    they are disjoint (hi[t] < lo[t + 1]; NaN bounds are not)."""
+    pairs, inverse = np.unique(np.stack([lo, hi], axis=1), axis=0, return_inverse=True)
+    ulo, uhi = np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
+    disjoint = bool(np.all(ulo[1:] > uhi[:-1])) and not np.isnan(pairs).any()
+    return ulo, uhi, inverse.reshape(-1), disjoint
 
 
 def _values_at_positions(blocks, positions, lo, hi, max_passes=12):
-    """Value at each weighted rank position t (smallest x whose cumulative weight exceeds t)."""
+    """Value at each weighted rank position t (smallest x whose cumulative weight exceeds t).
+
+    Targets sharing an interval share one histogram (in the first pass all do); the intervals
+    of one pass are bins of the previous pass's histograms, hence disjoint.
+    """
     T = len(positions)
     lo = np.full(T, float(lo))
     hi = np.full(T, float(hi))
@@ -617,7 +714,9 @@ def _values_at_positions(blocks, positions, lo, hi, max_passes=12):
         todo = np.flatnonzero(np.isnan(found))
         if todo.size == 0:
             break
-        below, hist, bmin, bmax = _reduce(blocks, _quantile_partial, (lo[todo], hi[todo]), "quantile")
+        ulo, uhi, inverse, disjoint = _distinct_intervals(lo[todo], hi[todo])
+        parts = _reduce(blocks, _quantile_partial, (ulo, uhi, disjoint), "quantile")
+        below, hist, bmin, bmax = (a[inverse] for a in parts)
         for r, t in enumerate(todo):
             cum = below[r] + np.cumsum(hist[r])
             b = int(np.searchsorted(cum, positions[t], side="right"))
@@ -763,6 +862,21 @@ def _gains_lift_table(blocks_py, p1_range, total_w, pos_w):
     return _gains_lift_from_groups(thresholds, groups, total_w, pos_w)
 
 
+def _lift_top_group(blocks_py, p1_range, total_w, pos_w):
+    """The gains/lift table's first lift (what the scoring history shows) without the table:
+    only the top group's quantile and one group sum. Every number goes through the same
+    arithmetic as in the table, so the value is the table's bit for bit."""
+    qblocks = [(b[1], b[2]) for b in blocks_py]
+    q = weighted_quantiles(qblocks, GAINS_LIFT_PROBS[:1], total_w, p1_range[0], p1_range[1])
+    groups = _reduce(blocks_py, _gains_partial, (np.array([q[0], -np.inf]),))
+    if not groups[0, 0] > 0:  # an empty top group: the table's first row is a later group
+        gains = _gains_lift_table(blocks_py, p1_range, total_w, pos_w)
+        return gains["lift"][0] if gains.nrows else float("nan")
+    obs, pos = groups[:1, 0], groups[:1, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (pos / obs / (pos_w / total_w))[0]
+
+
 def _gains_partial(y, p1, w, thresholds):
     y = _f64(y).reshape(-1)
     return _gains_groups(_f64(p1).reshape(-1), y, _weights_or_ones(w, y.shape[0]), thresholds)
@@ -796,7 +910,7 @@ def _gains_lift_from_groups(thresholds, groups, total_w, pos_w):
 
 def compute_metrics(kind, actual, preds, weights=None, domain=None, distribution="gaussian",
                     tweedie_power=1.5, quantile_alpha=0.5, huber_alpha=0.9, offset=None,
-                    algo="", on="training_metrics", description=None):
+                    algo="", on="training_metrics", description=None, gains_lift=True):
     """H2O model metrics of ``preds`` against ``actual`` as dask reductions.
 
     kind: "regression" (preds (n,)), "binomial" (preds (n, 2) p0, p1 -- or (n,) p1), "multinomial"
@@ -805,6 +919,8 @@ def compute_metrics(kind, actual, preds, weights=None, domain=None, distribution
     classification (NaN = NA). Rows with NA actual, NA prediction or zero/NA weight are skipped.
     ``offset`` is accepted because callers pass it, but the predictions already include it.
     ``algo``/``on`` label the printed block ("ModelMetricsBinomial: gbm ** Reported on train data. **").
+    ``gains_lift=False`` (binomial, for scoring during training) leaves out the gains/lift table
+    but keeps lift_top_group; ``add_gains_lift`` fills the table in later from the same inputs.
     """
     if kind not in KINDS:
         raise ValueError("metrics kind must be one of %s, got %r" % (KINDS, kind))
@@ -821,7 +937,7 @@ def compute_metrics(kind, actual, preds, weights=None, domain=None, distribution
     if kind == "regression":
         return _regression(actual, preds, weights, distribution, tweedie_power, quantile_alpha, huber_alpha, label)
     if kind == "binomial":
-        return _binomial(actual, preds, weights, domain, label)
+        return _binomial(actual, preds, weights, domain, label, gains_lift)
     if kind == "multinomial":
         return _multinomial(actual, preds, weights, domain, label)
     return _autoencoder(actual, preds, weights, label)
@@ -867,26 +983,60 @@ def _absrange_partial(x, w):
     return np.array([x.min(), x.max()]) if x.size else np.array([np.inf, -np.inf])
 
 
-def _binomial(actual, preds, weights, domain, label):
+def _binomial_inputs(actual, preds, weights):
     actual = _check_1d(actual, "actual")
     if preds.ndim == 2 and preds.shape[1] not in (1, 2, 3):
         raise ValueError("binomial predictions must be (n, 2) class probabilities or (n,) p1; got shape %s"
                          % (preds.shape,))
     if preds.ndim == 2 and preds.shape[1] == 1:
         preds = preds[:, 0]
+    return _persist(actual, preds, weights)
+
+
+def _gains_blocks(actual, preds, weights):
+    """(y, p1, w) blocks with p1 masked to NaN where the response is NA."""
+    p1 = preds if preds.ndim == 1 else preds[:, -1]
+    p1 = da.where(da.isnan(actual), np.nan, p1)
+    return _aligned_blocks([actual, p1, weights])
+
+
+def _binomial(actual, preds, weights, domain, label, gains_lift=True):
     domain = _domain(domain, 2)
-    actual, preds, weights = _persist(actual, preds, weights)
+    actual, preds, weights = _binomial_inputs(actual, preds, weights)
     blocks = _aligned_blocks([actual, preds, weights])
     res = _reduce(blocks, _partial_binomial, (), "binomial")
     acc = res["acc"]
-    gains = None
+    gains, lift_top, pending = None, float("nan"), None
     if acc[1] > 0:
-        p1 = preds if preds.ndim == 1 else preds[:, -1]
-        p1 = da.where(da.isnan(actual), np.nan, p1)
-        gl_blocks = _aligned_blocks([actual, p1, weights])
+        gl_blocks = _gains_blocks(actual, preds, weights)
         pos_w = float(np.sum(res["bins"][2]))
-        gains = _gains_lift_table(gl_blocks, res["range"], acc[1], pos_w)
-    return H2OBinomialModelMetrics._from_parts(acc, res["bins"], gains, domain, **label)
+        if gains_lift:
+            gains = _gains_lift_table(gl_blocks, res["range"], acc[1], pos_w)
+        else:
+            lift_top = _lift_top_group(gl_blocks, res["range"], acc[1], pos_w)
+            pending = (res["range"], acc[1], pos_w)
+    metrics = H2OBinomialModelMetrics._from_parts(acc, res["bins"], gains, domain, lift_top, **label)
+    metrics._gains_inputs = pending
+    return metrics
+
+
+def needs_gains_lift(metrics):
+    """True for binomial metrics computed with ``gains_lift=False`` whose table is still missing."""
+    return getattr(metrics, "_gains_inputs", None) is not None
+
+
+def add_gains_lift(metrics, actual, preds, weights=None):
+    """Fill in the gains/lift table of metrics computed with ``gains_lift=False``; ``actual``,
+    ``preds`` and ``weights`` must be the ones they were computed from. Returns ``metrics``."""
+    if not needs_gains_lift(metrics):
+        return metrics
+    actual, preds, weights = _binomial_inputs(_as_dask(actual, "actual"), _as_dask(preds, "preds"),
+                                              _as_dask(weights, "weights"))
+    gains = _gains_lift_table(_gains_blocks(actual, preds, weights), *metrics._gains_inputs)
+    metrics._metric_json["gains_lift_table"] = gains
+    metrics._metric_json["lift_top_group"] = _lift_of(gains, float("nan"))
+    metrics._gains_inputs = None
+    return metrics
 
 
 def _multinomial(actual, preds, weights, domain, label):
@@ -1177,7 +1327,7 @@ class H2OBinomialModelMetrics(MetricsBase):
                           "tnr", "fnr", "fpr", "tpr") + tuple(metrics_aliases)
 
     @classmethod
-    def _from_parts(cls, acc, bins, gains, domain, **label):
+    def _from_parts(cls, acc, bins, gains, domain, lift_top=float("nan"), **label):
         js = _class_scalars(acc)
         ths, tps, fps = auc_curve(bins)
         auc = auc_from_curve(tps, fps)
@@ -1199,7 +1349,7 @@ class H2OBinomialModelMetrics(MetricsBase):
             "gains_lift_table": gains, "_curve": (ths, tps, fps), "_max_f1_idx": i,
         })
         js.update(_at_threshold(cols, i))
-        js["lift_top_group"] = gains["lift"][0] if gains is not None and gains.nrows else float("nan")
+        js["lift_top_group"] = _lift_of(gains, lift_top)
         return cls(js, **label)
 
     # --- threshold-based metrics ([[threshold, value]]) ---
@@ -1380,14 +1530,20 @@ class H2OBinomialModelMetrics(MetricsBase):
         return out
 
 
+def _lift_of(gains, otherwise):
+    v = gains["lift"][0] if gains is not None and gains.nrows else otherwise
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _plain_num(v):
     v = v.item() if isinstance(v, np.generic) else v
     return float(v)
 
 
 def _table_from_columns(cols, names, header, description):
-    rows = [[_plain_num(cols[n][i]) if n != "idx" else int(cols[n][i]) for n in names]
-            for i in range(len(cols["threshold"]))]
+    # whole columns to Python numbers at once: the same floats as _plain_num cell by cell
+    columns = [np.asarray(cols[n], dtype=np.int64 if n == "idx" else np.float64).tolist() for n in names]
+    rows = [list(r) for r in zip(*columns)]
     return H2OTwoDimTable(table_header=header, table_description=description, col_header=list(names),
                           cell_values=rows)
 
