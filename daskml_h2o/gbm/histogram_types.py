@@ -65,7 +65,7 @@ class GlobalBins:
 
     def prepare_chunk(self, chunk, keep_idx) -> dict:
         # row-major codes: the level pass reads every feature of a row at once
-        features = np.ascontiguousarray(binning.bin_matrix(chunk["X"][:, keep_idx], self.bin_spec))
+        features = binning.bin_columns(chunk["X"], self.bin_spec, cols=keep_idx, order="C")
         return {"features": features, "y": chunk["y"], "w": chunk["w"], "offset": chunk["offset"], "n": chunk["n"]}
 
     def new_builder(self, grow_params, rng, tree_cols):
