@@ -125,7 +125,17 @@ def test_quantile_edges_identical_to_unique_and_np_quantile():
         max_bins = int(rng.choice([2, 3, 16, 255, 1000]))
         got, exp = B.quantile_edges(x, max_bins), _old_quantile_edges(x, max_bins)
         np.testing.assert_array_equal(got, exp)
-        assert np.array_equal(np.signbit(got), np.signbit(exp))
+        # bit for bit, but for the sign of a zero edge (np.quantile's partition may pick
+        # either zero of a run; the new edges are always +0.0, the same split)
+        assert np.array_equal(got.view(np.int64)[got != 0], exp.view(np.int64)[exp != 0])
+
+
+def test_quantile_zero_edge_is_positive_zero():
+    rng = np.random.default_rng(8)
+    x = np.concatenate([-np.arange(1, 1001.0), np.where(rng.random(1000) < 0.5, -0.0, 0.0), np.arange(1, 1001.0)])
+    e = B.quantile_edges(rng.permutation(x), 4)
+    assert 0.0 in e
+    assert not np.signbit(e[e == 0]).any()
 
 
 def test_quantile_edges_weighted_path_unchanged():

@@ -11,7 +11,9 @@ Categorical features arrive as level codes (float, NaN or -1 = NA). With at most
 codes are grouped into ``nbins_cats`` ordered ranges as H2O does (spec gbm.md §6.7), and
 are then split like a numeric feature.
 """
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +54,27 @@ def _midpoints(u):
     return np.where(mid > u[:-1], mid, u[1:])
 
 
+def _linear_quantiles(s, probs):
+    """``np.quantile(values, probs)`` (its default "linear" method, its exact arithmetic) from
+    the sorted values ``s``: np.quantile reads the same order statistics after a partition."""
+    n = s.size
+    virtual = (n - 1) * probs
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above = virtual >= n - 1
+    prev[above] = -1
+    nxt[above] = -1
+    prev[virtual < 0] = 0
+    nxt[virtual < 0] = 0
+    prev, nxt = prev.astype(np.intp), nxt.astype(np.intp)
+    gamma = np.asarray(virtual - prev, dtype=virtual.dtype)
+    a, b = s[prev], s[nxt]
+    diff = b - a
+    out = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
+
+
 def quantile_edges(values, max_bins, weights=None):
     """Edges from a sample: one bin per distinct value when there are <= max_bins of them
     (edges at midpoints), else (weighted) quantiles at i/max_bins, de-duplicated."""
@@ -63,19 +86,36 @@ def quantile_edges(values, max_bins, weights=None):
     values = values[keep]
     if values.size == 0:
         return np.empty(0)
-    u = np.unique(values)
+    # one sort serves the distinct values (as np.unique: same sort, first of each run) and
+    # the quantiles
+    s = np.sort(values)
+    first = np.empty(s.size, dtype=bool)
+    first[0] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    u = s[first]
     if u.size <= max_bins:
         return _midpoints(u)
     probs = np.arange(1, max_bins) / max_bins
     if w is None:
-        q = np.quantile(values, probs)
+        q = _linear_quantiles(s, probs)
     else:
         order = np.argsort(values, kind="mergesort")
         cw = np.cumsum(w[order])
         q = values[order][np.searchsorted(cw, probs * cw[-1], side="left").clip(0, len(cw) - 1)]
-    # an edge equal to a sample value puts that value in the upper bin, as searchsorted does
-    q = np.unique(q)
+    # an edge equal to a sample value puts that value in the upper bin, as searchsorted does;
+    # + 0.0 makes a zero edge +0.0 whichever zero of a run of -0.0 and 0.0 the sort put first
+    q = np.unique(q) + 0.0
     return q[(q > u[0]) & (q <= u[-1])]
+
+
+def quantile_edges_columns(X, cols, max_bins):
+    """``quantile_edges`` of the columns ``cols`` of X, on a few threads (numpy's sort
+    releases the GIL); the same edges as one column at a time."""
+    cols = list(cols)
+    if len(cols) < 2:
+        return [quantile_edges(X[:, j], max_bins) for j in cols]
+    with ThreadPoolExecutor(max_workers=min(len(cols), os.cpu_count() or 1, 8)) as pool:
+        return list(pool.map(lambda j: quantile_edges(X[:, j], max_bins), cols))
 
 
 def uniform_edges(vmin, vmax, max_bins, is_int=False):
