@@ -146,3 +146,82 @@ def test_quantile_edges_weighted_path_unchanged():
     cw = np.cumsum(w[order])
     q = np.unique(x[order][np.searchsorted(cw, np.arange(1, 16) / 16 * cw[-1], side="left")])
     np.testing.assert_array_equal(e, q[(q > x.min()) & (q <= x.max())])
+
+
+# ----------------------------------------------------------------------------- chunk preparation
+
+def _mixed_partition(n=4000, seed=9):
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    num = rng.lognormal(sigma=2, size=n)
+    num[rng.random(n) < 0.1] = np.nan
+    ints = rng.integers(0, 50, n).astype(float)
+    ints[rng.random(n) < 0.05] = np.inf
+    few = rng.choice(["a", "b", "c", None], n)
+    many = rng.choice([f"L{i}" for i in range(60)] + [None], n)
+    nullable = pd.array(np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)), dtype="Float64")
+    pdf = pd.DataFrame({"num": num, "ints": ints, "few": pd.Categorical(few), "many": many,
+                        "nullable": nullable, "const": np.ones(n), "label": rng.choice(["0", "1"], n)})
+    return pdf
+
+
+def _old_stats(X):
+    present = ~np.isnan(X)
+    with np.errstate(invalid="ignore"):
+        lo = np.where(present.any(axis=0), np.nanmin(np.where(present, X, np.inf), axis=0), np.inf)
+        hi = np.where(present.any(axis=0), np.nanmax(np.where(present, X, -np.inf), axis=0), -np.inf)
+    whole = np.all(~present | (X == np.floor(X)), axis=0)
+    return lo, hi, (~present).sum(axis=0), whole
+
+
+def test_chunk_and_stats_equal_the_numpy_formulas():
+    from daskml_h2o.data import chunks
+    from daskml_h2o.models.predict import adapt_partition
+    pdf = _mixed_partition()
+    layout = chunks.ColumnLayout(["num", "ints", "few", "many", "nullable", "const", "missing"],
+                                 {"num": "real", "ints": "int", "few": "enum", "many": "enum", "nullable": "real",
+                                  "const": "real", "missing": "real"},
+                                 {"few": ["a", "b"], "many": [f"L{i}" for i in range(60)]}, "label", ["0", "1"])
+    chunk = chunks.partition_to_chunk(pdf, layout)
+    X = chunk["X"]
+    assert X.dtype == np.float64 and X.flags.f_contiguous
+    ref = adapt_partition(pdf, layout)
+    assert ref.flags.c_contiguous
+    np.testing.assert_array_equal(X, ref)
+    assert np.isnan(X[:, 6]).all() and (X[:, 2] == 2).any()  # missing column; unseen level "c" -> 2
+    stats = chunks._chunk_stats(chunk)
+    for got, exp in zip((stats["min"], stats["max"], stats["na"], stats["whole"]), _old_stats(X)):
+        np.testing.assert_array_equal(got, exp)
+    assert stats["na"].dtype == np.int64 and stats["whole"].dtype == bool
+    assert list(stats["whole"]) == [False, True, True, True, False, True, True]
+
+
+def test_prepared_codes_equal_bin_then_copy():
+    from daskml_h2o.data import chunks
+    from daskml_h2o.gbm.histogram_types import GlobalBins
+    pdf = _mixed_partition(seed=10)
+    cols = ["num", "ints", "few", "many", "nullable", "const"]
+    types = {"num": "real", "ints": "int", "few": "enum", "many": "enum", "nullable": "real", "const": "real"}
+    domains = {"few": ["a", "b", "c"], "many": [f"L{i}" for i in range(60)]}
+    layout = chunks.ColumnLayout(cols, types, domains, "label", ["0", "1"])
+    chunk = chunks.partition_to_chunk(pdf, layout)
+    keep_idx = np.array([0, 1, 2, 3, 4])          # "const" dropped as the trainer does
+    used = layout.subset([cols[j] for j in keep_idx])
+    strategy = GlobalBins({"nbins_cats": 16})      # "many" (60 levels) is grouped into 16 bins
+    strategy.fit(used, keep_idx, chunks._chunk_stats(chunk), chunk["X"][::3])
+    codes = strategy.prepare_chunk(chunk, keep_idx)["features"]
+    spec = strategy.bin_spec
+    assert codes.flags.c_contiguous and codes.dtype == np.uint8 and list(spec.cat_direct) == [0, 0, 1, 0, 0]
+    expected = np.empty(codes.shape, dtype=np.int64)
+    for pos, j in enumerate(keep_idx):
+        x = chunk["X"][:, j]
+        if spec.is_cat[pos]:
+            x = np.where(x < 0, np.nan, x)
+        if spec.cat_direct[pos]:
+            expected[:, pos] = np.where(np.isnan(x) | (x >= spec.n_levels[pos]), spec.na_bin, np.nan_to_num(x))
+        else:
+            expected[:, pos] = np.where(np.isnan(x), spec.na_bin, np.searchsorted(spec.edges(pos), x, side="right"))
+    np.testing.assert_array_equal(codes, expected)
+    for pos in (0, 1, 4):
+        sample = chunk["X"][::3, keep_idx[pos]]
+        np.testing.assert_array_equal(spec.edges(pos), B.quantile_edges(sample, 255))
