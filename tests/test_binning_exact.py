@@ -225,3 +225,17 @@ def test_prepared_codes_equal_bin_then_copy():
     for pos in (0, 1, 4):
         sample = chunk["X"][::3, keep_idx[pos]]
         np.testing.assert_array_equal(spec.edges(pos), B.quantile_edges(sample, 255))
+
+
+def test_chunk_sample_is_the_kept_rows_fortran_ordered():
+    from daskml_h2o.data import chunks
+    from daskml_h2o.gbm.grower import row_uniform
+    rng = np.random.default_rng(11)
+    X = np.asfortranarray(rng.normal(size=(5000, 4)))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    chunk = {"X": X, "w": rng.random(5000), "n": 5000}
+    Xs, ws = chunks._chunk_sample(chunk, 1234, 7, 0.3)
+    keep = row_uniform(7, 1234, 5000) < 0.3
+    assert Xs.flags.f_contiguous and 0 < len(Xs) < 5000
+    np.testing.assert_array_equal(Xs, X[keep])
+    np.testing.assert_array_equal(ws, chunk["w"][keep])

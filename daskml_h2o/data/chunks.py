@@ -135,11 +135,21 @@ def column_stats(chunks: parallel.ChunkSet) -> dict:
     return parallel.gather(parallel.tree_reduce(_merge_stats, parts, name="column-stats-merge"))
 
 
+@njit(nogil=True, cache=True)
+def _take_rows(X, rows, out):
+    for j in range(X.shape[1]):
+        for k in range(rows.shape[0]):
+            out[k, j] = X[rows[k], j]
+
+
 def _chunk_sample(chunk, row_start, seed, rate):
     from daskml_h2o.gbm.grower import row_uniform
     n = chunk["n"]
     keep = row_uniform(seed, row_start, n) < rate if rate < 1 else np.ones(n, bool)
-    return chunk["X"][keep], chunk["w"][keep]
+    # Fortran-ordered like the chunk: edges are then fitted on contiguous columns
+    X = np.empty((int(np.count_nonzero(keep)), chunk["X"].shape[1]), order="F")
+    _take_rows(chunk["X"], np.flatnonzero(keep), X)
+    return X, chunk["w"][keep]
 
 
 def sample_rows(chunks: parallel.ChunkSet, max_rows: int, seed: int):
@@ -148,6 +158,8 @@ def sample_rows(chunks: parallel.ChunkSet, max_rows: int, seed: int):
     rate = min(1.0, max_rows / max(1, chunks.total_rows))
     parts = parallel.map_chunks(_chunk_sample, chunks, row_starts(chunks), args=(seed, rate), name="bin-sample")
     pieces = parallel.gather(parts)
-    X = np.concatenate([p[0] for p in pieces]) if pieces else np.empty((0, 0))
+    X = np.concatenate([p[0] for p in pieces], out=np.empty((sum(len(p[0]) for p in pieces),
+                                                             pieces[0][0].shape[1]), order="F")) \
+        if pieces else np.empty((0, 0))
     w = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0)
     return X, w
