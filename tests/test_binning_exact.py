@@ -45,6 +45,7 @@ EDGE_SETS = {
     "tiny_span": [5e-324, 1e-323, 1.5e-323, 2e-323],
     "integers": np.arange(0, 254) + 0.5,
     "wide_uint16": np.sort(np.random.default_rng(2).lognormal(size=3000)),
+    "capped_cells": np.sort(np.random.default_rng(3).normal(size=20000)),   # more edges than cells
     "negative_tiny": np.array([-1e-300, -1e-310, 0.0, 1e-310]),
 }
 
@@ -91,6 +92,18 @@ def test_bin_columns_mixed_features_subset_and_orders():
         B.bin_columns(X, spec, cols=[1, 2])
     with pytest.raises(ValueError, match="out of range"):
         B.bin_columns(X, spec, cols=[1, 2, 9])
+
+
+def test_bin_columns_empty_inputs():
+    spec = B.make_bin_spec([np.array([0.0, 1.0])])
+    assert B.bin_columns(np.empty((0, 1)), spec).shape == (0, 1)
+    none = B.make_bin_spec([])
+    assert B.bin_columns(np.ones((3, 2)), none, cols=[]).shape == (3, 0)
+    wide = B.make_bin_spec([np.arange(300) + 0.5, None], is_cat=[0, 1], n_levels=[0, 400])
+    X = np.array([[0.0, 399.0], [299.7, 400.0], [np.nan, -1.0], [1e9, 2.0]])
+    codes = B.bin_columns(X, wide)
+    assert codes.dtype == np.uint16 and wide.na_bin == 400
+    np.testing.assert_array_equal(codes, [[0, 399], [300, 400], [400, 400], [300, 2]])
 
 
 def _old_quantile_edges(values, max_bins):
