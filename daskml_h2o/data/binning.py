@@ -176,16 +176,6 @@ def _bin_edges_column(x, edges, na_bin, out):
             out[i] = np.searchsorted(edges, v, side="right")
 
 
-@njit(nogil=True, cache=True)
-def _bin_direct_column(x, n_levels, na_bin, out):
-    for i in range(x.shape[0]):
-        v = x[i]
-        if np.isnan(v) or v < 0 or v >= n_levels:
-            out[i] = na_bin
-        else:
-            out[i] = np.int64(v)
-
-
 # Lookup cells per edge: a value's cell narrows its searchsorted answer to the few edges in
 # that cell, so the binary search (branch mispredictions on every level) mostly disappears.
 CELLS_PER_EDGE = 16
