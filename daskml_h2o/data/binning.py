@@ -11,7 +11,9 @@ Categorical features arrive as level codes (float, NaN or -1 = NA). With at most
 codes are grouped into ``nbins_cats`` ordered ranges as H2O does (spec gbm.md §6.7), and
 are then split like a numeric feature.
 """
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +54,27 @@ def _midpoints(u):
     return np.where(mid > u[:-1], mid, u[1:])
 
 
+def _linear_quantiles(s, probs):
+    """``np.quantile(values, probs)`` (its default "linear" method, its exact arithmetic) from
+    the sorted values ``s``: np.quantile reads the same order statistics after a partition."""
+    n = s.size
+    virtual = (n - 1) * probs
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above = virtual >= n - 1
+    prev[above] = -1
+    nxt[above] = -1
+    prev[virtual < 0] = 0
+    nxt[virtual < 0] = 0
+    prev, nxt = prev.astype(np.intp), nxt.astype(np.intp)
+    gamma = np.asarray(virtual - prev, dtype=virtual.dtype)
+    a, b = s[prev], s[nxt]
+    diff = b - a
+    out = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
+
+
 def quantile_edges(values, max_bins, weights=None):
     """Edges from a sample: one bin per distinct value when there are <= max_bins of them
     (edges at midpoints), else (weighted) quantiles at i/max_bins, de-duplicated."""
@@ -63,19 +86,36 @@ def quantile_edges(values, max_bins, weights=None):
     values = values[keep]
     if values.size == 0:
         return np.empty(0)
-    u = np.unique(values)
+    # one sort serves the distinct values (as np.unique: same sort, first of each run) and
+    # the quantiles
+    s = np.sort(values)
+    first = np.empty(s.size, dtype=bool)
+    first[0] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    u = s[first]
     if u.size <= max_bins:
         return _midpoints(u)
     probs = np.arange(1, max_bins) / max_bins
     if w is None:
-        q = np.quantile(values, probs)
+        q = _linear_quantiles(s, probs)
     else:
         order = np.argsort(values, kind="mergesort")
         cw = np.cumsum(w[order])
         q = values[order][np.searchsorted(cw, probs * cw[-1], side="left").clip(0, len(cw) - 1)]
-    # an edge equal to a sample value puts that value in the upper bin, as searchsorted does
-    q = np.unique(q)
+    # an edge equal to a sample value puts that value in the upper bin, as searchsorted does;
+    # + 0.0 makes a zero edge +0.0 whichever zero of a run of -0.0 and 0.0 the sort put first
+    q = np.unique(q) + 0.0
     return q[(q > u[0]) & (q <= u[-1])]
+
+
+def quantile_edges_columns(X, cols, max_bins):
+    """``quantile_edges`` of the columns ``cols`` of X, on a few threads (numpy's sort
+    releases the GIL); the same edges as one column at a time."""
+    cols = list(cols)
+    if len(cols) < 2:
+        return [quantile_edges(X[:, j], max_bins) for j in cols]
+    with ThreadPoolExecutor(max_workers=min(len(cols), os.cpu_count() or 1, 8)) as pool:
+        return list(pool.map(lambda j: quantile_edges(X[:, j], max_bins), cols))
 
 
 def uniform_edges(vmin, vmax, max_bins, is_int=False):
@@ -136,14 +176,121 @@ def _bin_edges_column(x, edges, na_bin, out):
             out[i] = np.searchsorted(edges, v, side="right")
 
 
+# Lookup cells per edge: a value's cell narrows its searchsorted answer to the few edges in
+# that cell, so the binary search (branch mispredictions on every level) mostly disappears.
+CELLS_PER_EDGE = 16
+MAX_CELLS = 1 << 16
+_EDGES, _DIRECT, _CAT_EDGES = 0, 1, 2
+# rows binned per block: the block's codes of every feature stay in L1 while the columns stream
+_ROW_BLOCK = 512
+
+
 @njit(nogil=True, cache=True)
-def _bin_direct_column(x, n_levels, na_bin, out):
-    for i in range(x.shape[0]):
-        v = x[i]
-        if np.isnan(v) or v < 0 or v >= n_levels:
-            out[i] = na_bin
+def _cell(v, lo, scale, ncell):
+    # Monotone in v (rounded subtraction and product are), which is all exactness needs:
+    # an edge in a lower cell than v is < v, one in a higher cell is > v.
+    if ncell == 1:
+        return 0
+    f = (v - lo) * scale
+    if f >= ncell - 1:
+        return ncell - 1
+    return np.int64(f)
+
+
+@njit(nogil=True, cache=True)
+def _build_cells(edges_flat, edges_start, ncell, scale, cell_start, table):
+    """table[cell_start[j] + c] = number of feature j's edges (last excluded) in cells < c."""
+    for j in range(ncell.shape[0]):
+        s, e = edges_start[j], edges_start[j + 1]
+        t0 = cell_start[j]
+        for c in range(ncell[j] + 1):
+            table[t0 + c] = 0
+        if e - s < 2:
+            continue
+        lo = edges_flat[s]
+        for k in range(s, e - 1):
+            table[t0 + _cell(edges_flat[k], lo, scale[j], ncell[j]) + 1] += 1
+        for c in range(ncell[j]):
+            table[t0 + c + 1] += table[t0 + c]
+
+
+@njit(nogil=True, cache=True)
+def _bin_block(X, src, i0, i1, kind, n_levels, edges_flat, s, e, scale, ncell, table, t0, na_bin, out, j):
+    # one flat loop, no inner call taking arrays: such a call pays reference counting per value
+    lo = edges_flat[s] if e > s else np.inf
+    hi_edge = edges_flat[e - 1] if e > s else np.inf
+    for i in range(i0, i1):
+        v = X[i, src]
+        if np.isnan(v) or (kind != _EDGES and v < 0):
+            out[i, j] = na_bin
+        elif kind == _DIRECT:
+            out[i, j] = na_bin if v >= n_levels else np.int64(v)
+        elif v < lo:
+            out[i, j] = 0
+        elif v >= hi_edge:
+            out[i, j] = e - s
         else:
-            out[i] = np.int64(v)
+            # searchsorted-right among the edges of v's cell only
+            c = _cell(v, lo, scale, ncell)
+            k = s + table[t0 + c]
+            hi = s + table[t0 + c + 1]
+            while hi - k > 8:
+                mid = (k + hi) >> 1
+                if edges_flat[mid] <= v:
+                    k = mid + 1
+                else:
+                    hi = mid
+            while k < hi and edges_flat[k] <= v:
+                k += 1
+            out[i, j] = k - s
+
+
+@njit(nogil=True, cache=True)
+def _bin_rows(X, cols, kind, n_levels, edges_flat, edges_start, scale, ncell, cell_start, table, na_bin, out):
+    n = X.shape[0]
+    for i0 in range(0, n, _ROW_BLOCK):
+        i1 = min(n, i0 + _ROW_BLOCK)
+        for j in range(cols.shape[0]):
+            _bin_block(X, cols[j], i0, i1, kind[j], n_levels[j], edges_flat, edges_start[j], edges_start[j + 1],
+                       scale[j], ncell[j], table, cell_start[j], na_bin, out, j)
+
+
+def _cell_tables(spec):
+    """Per feature (scale, ncell, cell_start, table) of the edge lookup cells."""
+    m = np.diff(spec.edges_start)
+    lo = spec.edges_flat[spec.edges_start[:-1][m > 0]] if len(m) else np.empty(0)
+    ncell = np.ones(spec.n_features, np.int64)
+    scale = np.zeros(spec.n_features)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        width = np.zeros(spec.n_features)
+        width[m > 0] = spec.edges_flat[spec.edges_start[1:][m > 0] - 1] - lo
+        cells = np.minimum(CELLS_PER_EDGE * m, MAX_CELLS)
+        sc = cells / np.where(width > 0, width, np.nan)
+    # a span that overflows or underflows gets one cell: plain binary search
+    ok = (m >= 2) & np.isfinite(sc) & (sc > 0) & np.isfinite(width)
+    ncell[ok], scale[ok] = cells[ok], sc[ok]
+    cell_start = np.zeros(spec.n_features + 1, np.int64)
+    cell_start[1:] = np.cumsum(ncell + 1)
+    table = np.empty(int(cell_start[-1]), np.int32)
+    _build_cells(spec.edges_flat, spec.edges_start, ncell, scale, cell_start, table)
+    return scale, ncell, cell_start, table
+
+
+def bin_columns(X, spec, cols=None, order="C"):
+    """Codes of the columns ``cols`` of a float matrix (all columns by default; categoricals as
+    level codes, NaN or < 0 = NA), in one pass, as a C- (row-major) or Fortran-ordered array."""
+    X = np.asarray(X, dtype=np.float64)
+    cols = np.arange(X.shape[1] if X.ndim == 2 else 0) if cols is None else np.asarray(cols, dtype=np.int64)
+    if X.ndim != 2 or len(cols) != spec.n_features:
+        raise ValueError(f"X must have {spec.n_features} columns to bin, got shape {X.shape} with columns {cols}")
+    if len(cols) and (cols.min() < 0 or cols.max() >= X.shape[1]):
+        raise ValueError(f"column indices {cols} are out of range for X of shape {X.shape}")
+    kind = np.where(spec.cat_direct, _DIRECT, np.where(spec.is_cat, _CAT_EDGES, _EDGES)).astype(np.int64)
+    scale, ncell, cell_start, table = _cell_tables(spec)
+    out = np.empty((X.shape[0], spec.n_features), dtype=spec.dtype, order=order)
+    _bin_rows(X, cols, kind, spec.n_levels.astype(np.int64), spec.edges_flat, spec.edges_start, scale, ncell,
+              cell_start, table, spec.na_bin, out)
+    return out
 
 
 def bin_numeric(x, edges, na_bin, dtype=np.uint16):
@@ -159,17 +306,7 @@ def bin_matrix(X, spec):
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != spec.n_features:
         raise ValueError(f"X must have shape (n, {spec.n_features}), got {X.shape}")
-    out = np.empty(X.shape, dtype=spec.dtype, order="F")
-    for j in range(spec.n_features):
-        col = np.ascontiguousarray(X[:, j])
-        if spec.is_cat[j]:
-            # -1 is the frame's NA code for categoricals
-            col = np.where(col < 0, np.nan, col)
-        if spec.cat_direct[j]:
-            _bin_direct_column(col, int(spec.n_levels[j]), spec.na_bin, out[:, j])
-        else:
-            _bin_edges_column(col, spec.edges(j), spec.na_bin, out[:, j])
-    return out
+    return bin_columns(X, spec, order="F")
 
 
 def spec_from_data(X, max_bins=255, strategy="quantile", is_cat=None, n_levels=None,

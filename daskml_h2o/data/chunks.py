@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from daskml_h2o import parallel
 from daskml_h2o.models.predict import _categorical_codes, _enum_codes, adapt_partition
@@ -59,7 +60,7 @@ def _response(pdf: pd.DataFrame, layout: ColumnLayout) -> np.ndarray:
 
 def partition_to_chunk(pdf: pd.DataFrame, layout: ColumnLayout) -> dict:
     """One pandas partition -> the chunk dict (see the module docstring)."""
-    X = np.asfortranarray(adapt_partition(pdf, layout))
+    X = adapt_partition(pdf, layout, order="F")
     y = _response(pdf, layout)
     n = len(pdf)
     if layout.weights_column is not None and layout.weights_column in pdf.columns:
@@ -93,14 +94,29 @@ def row_starts(chunks: parallel.ChunkSet) -> list[int]:
     return [int(s) for s in np.concatenate([[0], np.cumsum(chunks.nrows)[:-1]])]
 
 
+@njit(nogil=True, cache=True)
+def _column_summaries(X, lo, hi, na, whole):
+    # column by column: X is Fortran-ordered, so each column is one contiguous read
+    for j in range(X.shape[1]):
+        mn, mx, nna, wh = np.inf, -np.inf, 0, True
+        for i in range(X.shape[0]):
+            v = X[i, j]
+            if np.isnan(v):
+                nna += 1
+                continue
+            mn = min(mn, v)
+            mx = max(mx, v)
+            if wh and v != np.floor(v):
+                wh = False
+        lo[j], hi[j], na[j], whole[j] = mn, mx, nna, wh
+
+
 def _chunk_stats(chunk) -> dict:
     X, w = chunk["X"], chunk["w"]
-    present = ~np.isnan(X)
-    with np.errstate(invalid="ignore"):
-        lo = np.where(present.any(axis=0), np.nanmin(np.where(present, X, np.inf), axis=0), np.inf)
-        hi = np.where(present.any(axis=0), np.nanmax(np.where(present, X, -np.inf), axis=0), -np.inf)
-    whole = np.all(~present | (X == np.floor(X)), axis=0)
-    return {"min": lo, "max": hi, "na": (~present).sum(axis=0).astype(np.int64), "n": int(X.shape[0]),
+    nf = X.shape[1]
+    lo, hi, na, whole = np.empty(nf), np.empty(nf), np.empty(nf, np.int64), np.empty(nf, bool)
+    _column_summaries(X, lo, hi, na, whole)
+    return {"min": lo, "max": hi, "na": na, "n": int(X.shape[0]),
             "whole": whole, "wsum": float(w.sum()), "rows_used": int(np.count_nonzero(w))}
 
 
@@ -119,11 +135,21 @@ def column_stats(chunks: parallel.ChunkSet) -> dict:
     return parallel.gather(parallel.tree_reduce(_merge_stats, parts, name="column-stats-merge"))
 
 
+@njit(nogil=True, cache=True)
+def _take_rows(X, rows, out):
+    for j in range(X.shape[1]):
+        for k in range(rows.shape[0]):
+            out[k, j] = X[rows[k], j]
+
+
 def _chunk_sample(chunk, row_start, seed, rate):
     from daskml_h2o.gbm.grower import row_uniform
     n = chunk["n"]
     keep = row_uniform(seed, row_start, n) < rate if rate < 1 else np.ones(n, bool)
-    return chunk["X"][keep], chunk["w"][keep]
+    # Fortran-ordered like the chunk: edges are then fitted on contiguous columns
+    X = np.empty((int(np.count_nonzero(keep)), chunk["X"].shape[1]), order="F")
+    _take_rows(chunk["X"], np.flatnonzero(keep), X)
+    return X, chunk["w"][keep]
 
 
 def sample_rows(chunks: parallel.ChunkSet, max_rows: int, seed: int):
@@ -132,6 +158,8 @@ def sample_rows(chunks: parallel.ChunkSet, max_rows: int, seed: int):
     rate = min(1.0, max_rows / max(1, chunks.total_rows))
     parts = parallel.map_chunks(_chunk_sample, chunks, row_starts(chunks), args=(seed, rate), name="bin-sample")
     pieces = parallel.gather(parts)
-    X = np.concatenate([p[0] for p in pieces]) if pieces else np.empty((0, 0))
+    X = np.concatenate([p[0] for p in pieces], out=np.empty((sum(len(p[0]) for p in pieces),
+                                                             pieces[0][0].shape[1]), order="F")) \
+        if pieces else np.empty((0, 0))
     w = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0)
     return X, w

@@ -45,19 +45,13 @@ class GlobalBins:
         self.bin_spec = None
 
     def fit(self, used, keep_idx, stats, sample_X) -> None:
-        edges, is_cat, n_levels = [], [], []
-        for pos, j in enumerate(keep_idx):
-            col = used.columns[pos]
-            if used.types[col] == "enum":
-                edges.append(np.empty(0))
-                is_cat.append(True)
-                n_levels.append(len(used.domains[col]))
-            else:
-                edges.append(binning.quantile_edges(sample_X[:, j], self.max_bins))
-                is_cat.append(False)
-                n_levels.append(0)
-        self.bin_spec = binning.make_bin_spec(edges, np.array(is_cat, dtype=bool), np.array(n_levels, dtype=np.int32),
-                                              self.nbins_cats)
+        is_cat = np.array([used.types[col] == "enum" for col in used.columns], dtype=bool)
+        n_levels = np.array([len(used.domains[col]) if cat else 0 for col, cat in zip(used.columns, is_cat)],
+                            dtype=np.int32)
+        numeric = [j for pos, j in enumerate(keep_idx) if not is_cat[pos]]
+        numeric_edges = iter(binning.quantile_edges_columns(sample_X, numeric, self.max_bins))
+        edges = [np.empty(0) if cat else next(numeric_edges) for cat in is_cat]
+        self.bin_spec = binning.make_bin_spec(edges, is_cat, n_levels, self.nbins_cats)
 
     @property
     def n_features(self) -> int:
@@ -65,7 +59,7 @@ class GlobalBins:
 
     def prepare_chunk(self, chunk, keep_idx) -> dict:
         # row-major codes: the level pass reads every feature of a row at once
-        features = np.ascontiguousarray(binning.bin_matrix(chunk["X"][:, keep_idx], self.bin_spec))
+        features = binning.bin_columns(chunk["X"], self.bin_spec, cols=keep_idx, order="C")
         return {"features": features, "y": chunk["y"], "w": chunk["w"], "offset": chunk["offset"], "n": chunk["n"]}
 
     def new_builder(self, grow_params, rng, tree_cols):

@@ -83,14 +83,16 @@ def _categorical_codes(values: pd.Series, domain: list[str]) -> np.ndarray:
     return np.where(codes >= 0, remap[np.maximum(codes, 0)] if len(cats) else np.nan, np.nan)
 
 
-def adapt_partition(pdf: pd.DataFrame, scorer) -> np.ndarray:
-    """One partition -> the model's float64 design matrix (training column order)."""
+def adapt_partition(pdf: pd.DataFrame, scorer, order: str = "C") -> np.ndarray:
+    """One partition -> the model's float64 design matrix (training column order), C- or
+    Fortran-ordered (``order``; Fortran writes each column contiguously)."""
     encoding = getattr(scorer, "encoding", None)  # categorical_encoding: re-encode as at training
     if encoding is not None:
         pdf = encoding.transform_partition(pdf)
-    X = np.full((len(pdf), len(scorer.columns)), np.nan, dtype=np.float64)
+    X = np.empty((len(pdf), len(scorer.columns)), dtype=np.float64, order=order)
     for j, col in enumerate(scorer.columns):
         if col not in pdf.columns:
+            X[:, j] = np.nan
             continue
         values = pdf[col]
         if scorer.types[col] == "enum":
@@ -98,6 +100,8 @@ def adapt_partition(pdf: pd.DataFrame, scorer) -> np.ndarray:
                 X[:, j] = _categorical_codes(values, scorer.domains[col])
             else:
                 X[:, j] = _enum_codes(values, scorer.domains[col])
+        elif values.dtype == np.float64:
+            X[:, j] = values.to_numpy()  # NaN is already the NA: no conversion, no copy
         else:
             X[:, j] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     return X
