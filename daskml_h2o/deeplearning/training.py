@@ -23,6 +23,7 @@ from daskml_h2o.cluster import get_client
 from daskml_h2o.data.chunks import layout_of, persist_training_chunks, row_starts
 from daskml_h2o.data.datainfo import column_moments, constant_columns, make_datainfo
 from daskml_h2o.deeplearning import local_train as LT
+from daskml_h2o.deeplearning import shared
 from daskml_h2o.deeplearning.checkpoint import check_inputs, continued_state, dl_restart
 from daskml_h2o.deeplearning.dl_scoring import ScoringSchedule
 from daskml_h2o.deeplearning.network import init_state, make_spec
@@ -393,6 +394,23 @@ def _train_task(state, chunks, samples, seeds, iteration, params, threads):
     return new, n, time.perf_counter() - start
 
 
+def _share_task(state, tag):
+    return shared.share(state, tag)
+
+
+def _train_shared_task(desc, chunks, samples, seeds, iteration, params, threads):
+    """Train the host's shared copy in place (FileNotFoundError if run on another host: the
+    iteration is then planned again)."""
+    start = time.perf_counter()
+    parts = [(c["X"], c["y"], c["w"], c["offset"]) for c in chunks]
+    _, n = LT.train_group(shared.attach(desc), parts, samples, seeds, iteration, params, threads, in_place=True)
+    return n, time.perf_counter() - start
+
+
+def _collect_task(desc, *done):
+    return shared.collect(desc), sum(n for n, _ in done), max(t for _, t in done)
+
+
 def _combine(*results):
     """Average copies weighted by rows processed; the base sample count stays the input's."""
     base = results[0][0].samples
@@ -401,13 +419,22 @@ def _combine(*results):
     return avg, sum(n for _, n, _ in results), max(t for _, _, t in results)
 
 
-def _hosts(nthreads) -> int:
+def _host(addr) -> str:
     from urllib.parse import urlparse
-    return len({urlparse(addr).hostname for addr in nthreads})
+    return urlparse(addr).hostname or addr
+
+
+def _hosts(nthreads) -> int:
+    return len({_host(addr) for addr in nthreads})
 
 
 def _chunk_seed(seed, index):
     return (int(seed) * 1_000_003 + 7 * index + 0x5DEECE66D) % (1 << 62)
+
+
+def _remove_stale(tag):
+    for pattern in shared.stale_pattern(tag):
+        shared.remove(pattern)
 
 
 class Iterations:
@@ -417,6 +444,8 @@ class Iterations:
         self.p, self.data, self.params = p, data, params
         self.client = get_client()
         self.replicated = False
+        self.tag = parallel._token()
+        self.shared_used = False
 
     def groups(self):
         """[(worker or None, [chunk indices], threads)] for this iteration."""
@@ -457,6 +486,7 @@ class Iterations:
                     raise
                 last = exc
                 self.replicated = False
+                self.close()
                 time.sleep(0.5)
         raise last
 
@@ -475,18 +505,49 @@ class Iterations:
         if not params.shuffle_training_data and ((tspi == N and len(nrows) == 1) or
                                                  (self.replicated and tspi == P * N)):
             params = dataclasses.replace(params, shuffle_training_data=True)
-        futures = []
+        tasks = []
         for g, (worker, idx, threads) in enumerate(groups):
-            samples = [share * nrows[i] for i in idx]
             base_seed = self.p["seed"] + (7_777_777 * g if self.replicated else 0)
-            seeds = [_chunk_seed(base_seed, i) for i in idx]
-            kwargs = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
-            futures.append(self.client.submit(_train_task, arg, [data.chunks.futures[i] for i in idx], samples,
-                                              seeds, iteration, params, threads, pure=False,
-                                              key=f"dl-iter{iteration}-g{g}-{parallel._token()}", **kwargs))
+            tasks.append((worker, [data.chunks.futures[i] for i in idx], [share * nrows[i] for i in idx],
+                          [_chunk_seed(base_seed, i) for i in idx], threads))
+        submit = lambda fn, *args, worker=None, tag="": self.client.submit(
+            fn, *args, pure=False, key=f"dl-iter{iteration}-{tag}-{parallel._token()}",
+            **({} if worker is None else {"workers": [worker], "allow_other_workers": True}))
+        futures = []
+        for node in self._nodes(tasks):
+            if len(node) == 1:
+                worker, chunks, samples, seeds, threads = node[0]
+                futures.append(submit(_train_task, arg, chunks, samples, seeds, iteration, params, threads,
+                                      worker=worker, tag="train"))
+                continue
+            # worker processes of one host: one shared copy, trained in place by all (H2O's node)
+            self.shared_used = True
+            desc = submit(_share_task, arg, self.tag, worker=node[0][0], tag="share")
+            done = [submit(_train_shared_task, desc, chunks, samples, seeds, iteration, params, threads,
+                           worker=worker, tag="hogwild") for worker, chunks, samples, seeds, threads in node]
+            futures.append(submit(_collect_task, desc, *done, worker=node[0][0], tag="collect"))
+        self.nodes = len(futures)
         new, n, secs = parallel.gather(parallel.tree_reduce(_combine, futures, name=f"dl-iter{iteration}-avg"))
         new.samples = state.samples + n
-        return new, n, secs, P
+        return new, n, secs, self.nodes
+
+    def _nodes(self, tasks):
+        """Tasks grouped into H2O nodes: the workers of one host share a copy, unless the data
+        is replicated (then every worker trains on all rows and copies are averaged)."""
+        if self.replicated or len(tasks) < 2 or any(t[0] is None for t in tasks):
+            return [[t] for t in tasks]
+        by_host = {}
+        for t in tasks:
+            by_host.setdefault(_host(t[0]), []).append(t)
+        return list(by_host.values())
+
+    def close(self):
+        """Remove shared copies a failed iteration may have left on the hosts."""
+        if self.shared_used:
+            try:
+                self.client.run(_remove_stale, self.tag)
+            except Exception:  # best effort: a host that is gone took its files with it
+                pass
 
 
 # ------------------------------------------------------------------ the loop
@@ -531,6 +592,21 @@ def _train(est, spec, p, data, started, restart=None):
     tspi = samples_per_iteration(p, N, P, _ESTIMATED_SECONDS_PER_WEIGHT * model_size / threads, replicated)
     schedule = ScoringSchedule(est, spec, p, data, scorer, started)
     budget = spec.max_runtime_secs or p["max_runtime_secs"]
+    try:
+        state, tspi = _loop(p, loop, state, tspi, schedule, N, started, budget, restart, est)
+    finally:
+        loop.close()
+    scorer.state = state
+    scorer.training_samples = int(state.samples)
+    if p["variable_importances"]:
+        scorer.varimp = _importances(state, data)
+    est._actual["train_samples_per_iteration"] = int(tspi)  # the resolved rows per iteration
+    est._actual["stopping_values"] = [float(v) for v in schedule.values]
+
+
+def _loop(p, loop, state, tspi, schedule, N, started, budget, restart, est):
+    """Iterations until the epochs are done, time is out or scoring says stop; returns the
+    final (best) state and the last rows per iteration."""
     iteration = 0 if restart is None else restart.iterations
     with ProgressBar("deeplearning Model Build", enabled=None if not p["quiet_mode"] else False) as bar:
         if restart is None:
@@ -539,7 +615,7 @@ def _train(est, spec, p, data, started, restart=None):
             _continue_scoring(schedule, restart, est)
         while True:
             t0 = time.monotonic()
-            state, n, compute, P_used = loop.run(state, iteration, tspi)
+            state, n, compute, nodes = loop.run(state, iteration, tspi)
             iteration += 1
             wall = time.monotonic() - t0
             schedule.add_training_time(wall)
@@ -551,14 +627,8 @@ def _train(est, spec, p, data, started, restart=None):
             if done or timed_out or verdict == "stop":
                 break
             if p["train_samples_per_iteration"] == -2:
-                tspi = _retune(tspi, p, N, P_used, n, wall, compute)
-        state = schedule.finish(state, iteration)
-    scorer.state = state
-    scorer.training_samples = int(state.samples)
-    if p["variable_importances"]:
-        scorer.varimp = _importances(state, data)
-    est._actual["train_samples_per_iteration"] = int(tspi)  # the resolved rows per iteration
-    est._actual["stopping_values"] = [float(v) for v in schedule.values]
+                tspi = _retune(tspi, p, N, nodes, n, wall, compute)
+        return schedule.finish(state, iteration), tspi
 
 
 def _continue_scoring(schedule, restart, est):
