@@ -398,17 +398,21 @@ def _share_task(state, tag):
     return shared.share(state, tag)
 
 
-def _train_shared_task(desc, chunks, samples, seeds, iteration, params, threads):
+def _train_shared_task(desc, base_samples, chunks, samples, seeds, iteration, params, threads):
     """Train the host's shared copy in place (FileNotFoundError if run on another host: the
     iteration is then planned again)."""
     start = time.perf_counter()
     parts = [(c["X"], c["y"], c["w"], c["offset"]) for c in chunks]
-    _, n = LT.train_group(shared.attach(desc), parts, samples, seeds, iteration, params, threads, in_place=True)
+    state = shared.attach(desc)
+    state.samples = base_samples
+    _, n = LT.train_group(state, parts, samples, seeds, iteration, params, threads, in_place=True)
     return n, time.perf_counter() - start
 
 
-def _collect_task(desc, *done):
-    return shared.collect(desc), sum(n for n, _ in done), max(t for _, t in done)
+def _read_task(desc, base_samples, *done):
+    state = shared.attach(desc).copy()
+    state.samples = base_samples
+    return state, sum(n for n, _ in done), max(t for _, t in done)
 
 
 def _combine(*results):
@@ -446,6 +450,9 @@ class Iterations:
         self.replicated = False
         self.tag = parallel._token()
         self.shared_used = False
+        # per host: its shared copy's descriptor, valid while the driver passes
+        # back the state the last iteration returned (the copy then already holds it)
+        self.shared_copies, self.last = {}, None
 
     def groups(self):
         """[(worker or None, [chunk indices], threads)] for this iteration."""
@@ -498,7 +505,9 @@ class Iterations:
         nrows = data.chunks.nrows
         # replicated data: every worker samples its share from all chunks, with its own stream
         share = tspi / N / (P if self.replicated else 1)
-        arg = parallel.scatter(state) if P > 1 else state
+        if state is not self.last:
+            self.shared_copies = {}
+        arg = None
         params = self.params
         # H2O shuffles on its own when every iteration is one full pass over one chunk (or over
         # every replica), since rows would otherwise come in the same order each time
@@ -515,20 +524,30 @@ class Iterations:
             **({} if worker is None else {"workers": [worker], "allow_other_workers": True}))
         futures = []
         for node in self._nodes(tasks):
-            if len(node) == 1:
+            host = _host(node[0][0]) if len(node) > 1 else None
+            if arg is None and (host is None or host not in self.shared_copies):
+                arg = parallel.scatter(state) if P > 1 else state
+            if host is None:
                 worker, chunks, samples, seeds, threads = node[0]
                 futures.append(submit(_train_task, arg, chunks, samples, seeds, iteration, params, threads,
                                       worker=worker, tag="train"))
                 continue
             # worker processes of one host: one shared copy, trained in place by all (H2O's node)
             self.shared_used = True
-            desc = submit(_share_task, arg, self.tag, worker=node[0][0], tag="share")
-            done = [submit(_train_shared_task, desc, chunks, samples, seeds, iteration, params, threads,
-                           worker=worker, tag="hogwild") for worker, chunks, samples, seeds, threads in node]
-            futures.append(submit(_collect_task, desc, *done, worker=node[0][0], tag="collect"))
+            if host not in self.shared_copies:
+                # the descriptor itself (not a future) goes to the tasks: the file outlives any
+                # one worker process, and a lost future would be recomputed from a stale state
+                self.shared_copies[host] = parallel.gather(
+                    submit(_share_task, arg, self.tag, worker=node[0][0], tag="share"))
+            desc = self.shared_copies[host]
+            done = [submit(_train_shared_task, desc, state.samples, chunks, samples, seeds, iteration, params,
+                           threads, worker=worker, tag="hogwild")
+                    for worker, chunks, samples, seeds, threads in node]
+            futures.append(submit(_read_task, desc, state.samples, *done, worker=node[0][0], tag="read"))
         self.nodes = len(futures)
         new, n, secs = parallel.gather(parallel.tree_reduce(_combine, futures, name=f"dl-iter{iteration}-avg"))
         new.samples = state.samples + n
+        self.last = new
         return new, n, secs, self.nodes
 
     def _nodes(self, tasks):
@@ -542,7 +561,8 @@ class Iterations:
         return list(by_host.values())
 
     def close(self):
-        """Remove shared copies a failed iteration may have left on the hosts."""
+        """Remove the hosts' shared copies."""
+        self.shared_copies, self.last = {}, None
         if self.shared_used:
             try:
                 self.client.run(_remove_stale, self.tag)
