@@ -40,9 +40,9 @@ def test_stale_files_of_a_run_are_removed():
     assert not os.path.exists(desc.path)
 
 
-def _nodes(tasks, replicated=False):
+def _nodes(tasks, replicated=False, share_hosts=True):
     it = Iterations.__new__(Iterations)
-    it.replicated = replicated
+    it.replicated, it.share_hosts = replicated, share_hosts
     return [[t[0] for t in node] for node in it._nodes(tasks)]
 
 
@@ -51,4 +51,5 @@ def test_workers_of_one_host_form_one_node_unless_data_is_replicated():
     tasks = [t("tcp://10.0.0.1:1"), t("tcp://10.0.0.2:5"), t("tcp://10.0.0.1:2")]
     assert _nodes(tasks) == [["tcp://10.0.0.1:1", "tcp://10.0.0.1:2"], ["tcp://10.0.0.2:5"]]
     assert _nodes(tasks, replicated=True) == [[w] for w, *_ in tasks]
+    assert _nodes(tasks, share_hosts=False) == [[w] for w, *_ in tasks]  # no common file system
     assert _nodes([t("tcp://10.0.0.1:1")]) == [["tcp://10.0.0.1:1"]]

@@ -3,10 +3,11 @@
 Data: the frame's columns are persisted once as raw chunks, one reduction pass gives the
 DataInfo (``data/datainfo.py``), and every chunk is expanded once into float32 network inputs
 (rows skipped / class-balanced here). Loop: per iteration the chunks are grouped by the worker
-holding them; one task per worker trains a copy of the current network on its chunks'
-sampled rows (Hogwild over the worker's threads), the copies are averaged weighted by rows
-processed in an ordered tree reduction, and the driver scores on H2O's schedule, applies the
-stopping rules and keeps the best model. A lost worker only costs a retry of the iteration:
+holding them; one task per worker trains on its chunks' sampled rows (Hogwild over the worker's
+threads). The workers of one host are one H2O node: they train one copy shared through a
+memory-mapped file (shared.py), Hogwild across processes; copies of different hosts (or of
+replicated data) are averaged weighted by rows processed in an ordered tree reduction. The
+driver scores on H2O's schedule, applies the stopping rules and keeps the best model. A lost worker only costs a retry of the iteration:
 every chunk can be rebuilt from the frame.
 """
 from __future__ import annotations
@@ -453,6 +454,7 @@ class Iterations:
         # per host: its shared copy's descriptor, valid while the driver passes
         # back the state the last iteration returned (the copy then already holds it)
         self.shared_copies, self.last = {}, None
+        self.share_hosts = True
 
     def groups(self):
         """[(worker or None, [chunk indices], threads)] for this iteration."""
@@ -481,7 +483,8 @@ class Iterations:
         return [(w, idx, nthreads.get(w, 1)) for w, idx in sorted(by_worker.items(), key=lambda kv: kv[1][0])]
 
     def run(self, state, iteration, tspi):
-        """One iteration: returns (averaged state, rows processed, compute seconds, groups)."""
+        """One iteration: returns (new state, rows processed, compute seconds, number of copies
+        averaged)."""
         last = None
         for attempt in range(3):
             try:
@@ -494,6 +497,9 @@ class Iterations:
                 last = exc
                 self.replicated = False
                 self.close()
+                if isinstance(exc, FileNotFoundError):
+                    # workers that look like one host but do not share a file system: average copies
+                    self.share_hosts = False
                 time.sleep(0.5)
         raise last
 
@@ -553,7 +559,7 @@ class Iterations:
     def _nodes(self, tasks):
         """Tasks grouped into H2O nodes: the workers of one host share a copy, unless the data
         is replicated (then every worker trains on all rows and copies are averaged)."""
-        if self.replicated or len(tasks) < 2 or any(t[0] is None for t in tasks):
+        if not self.share_hosts or self.replicated or len(tasks) < 2 or any(t[0] is None for t in tasks):
             return [[t] for t in tasks]
         by_host = {}
         for t in tasks:
