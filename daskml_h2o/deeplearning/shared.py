@@ -4,8 +4,9 @@ H2O trains one model per node: every core of the node updates the same weights w
 and only nodes are averaged (spec deeplearning.md §9.4). Dask worker processes of one host are
 one H2O node split into processes; averaging their copies would give each epoch only 1/P of the
 SGD steps of one process. So the copy lives in a memory-mapped file (in /dev/shm when it fits)
-that each process maps and trains in place. `share` writes it, `attach` maps it, `collect`
-reads it back and removes the file. Numpy only: the dask side lives in training.py.
+that each process maps and trains in place. `share` writes it, `attach` maps it (to train it,
+or to copy it out after an iteration), `collect` copies it out and removes the file, and
+`stale_pattern` names what a run leaves for `remove`. Numpy only: the dask side lives in training.py.
 """
 import glob
 import mmap
