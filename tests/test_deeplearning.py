@@ -459,3 +459,23 @@ def test_stratified_validation_sampling_balances_the_scored_classes(h2o_session)
     assert uniform[1] < 20                   # ~120 * 60/660 minority rows
     assert stratified[1] > 40                # ~60: half the sample
     assert 90 <= sum(stratified) <= 150
+
+
+@pytest.mark.processes
+def test_two_worker_processes_train_one_shared_copy_like_one_process():
+    # a linear net under a small fixed rate: the weight closes a share of its gap to the
+    # target per SGD step, so averaging two copies that each saw half the rows would land at
+    # 0.65 instead of 0.79; worker processes of one host train one shared copy as H2O's node does
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=2000)
+    df = pd.DataFrame({"x": x, "y": 3 * x})
+    kw = dict(hidden=[], epochs=1, seed=4, adaptive_rate=False, rate=2.5e-4, rate_annealing=0.0,
+              train_samples_per_iteration=0, stopping_rounds=0, variable_importances=False)
+    with _two_worker_session():
+        fr = frame_of(df, npartitions=2)
+        one = H2ODeepLearningEstimator(reproducible=True, **kw).train(x=["x"], y="y", training_frame=fr)
+        two = H2ODeepLearningEstimator(**kw).train(x=["x"], y="y", training_frame=fr)
+        w0 = init_state(one._model.state.spec, 4).weights[0]
+        w1, w2 = one._model.state.weights[0], two._model.state.weights[0]
+        assert w1 - w0 > 0.3 and w2 == pytest.approx(w1, abs=0.02)
+        assert two.scoring_history()["samples"].iloc[-1] == 2000

@@ -74,6 +74,9 @@ def neg_half_gradient(code, t, f, alpha, power, delta):
 # NaN/inf tricks are relied on, the stability guard looks at the stored buffers instead.
 # error_model="numpy" drops Python's zero-division checks, which would block SIMD.
 _FAST = dict(nogil=True, cache=True, fastmath=True, error_model="numpy")
+# A numba call passing arrays pays reference counting per array, per call: per-neuron helpers are
+# inlined (inline="always") into kernels that loop over a whole layer, so a row makes a few calls
+# per layer instead of a few per neuron.
 _FLOAT_MAX = 3.4028235e38
 
 
@@ -109,7 +112,7 @@ def _activate(act, z):
 # Hot loops index with unsigned integers: numba then drops its negative-index wrap-around
 # code, which otherwise keeps LLVM from vectorising (and array views cost a refcount each).
 
-@njit(**_FAST)
+@njit(inline="always", **_FAST)
 def _dot_dense(w, base, stride, a, ai, n):
     """sum_i w[base + stride*i] * a[ai + i] (float64 sum of float32 weights)."""
     s = 0.0
@@ -124,13 +127,13 @@ def _dot_dense(w, base, stride, a, ai, n):
     return s
 
 
-@njit(**_FAST)
-def _dot_active(w, base, stride, ids, vals, n_act):
-    """The same sum over the listed non-zero inputs only (indices `ids`, values `vals`)."""
+@njit(inline="always", **_FAST)
+def _dot_active(w, base, stride, ids, vals, io, n_act):
+    """The same sum over the listed non-zero inputs only (indices ids[io:], values vals[io:])."""
     s = 0.0
-    b, st = np.uint64(base), np.uint64(stride)
+    b, st, o = np.uint64(base), np.uint64(stride), np.uint64(io)
     for t in range(np.uint64(n_act)):
-        s += w[b + st * np.uint64(ids[t])] * vals[t]
+        s += w[b + st * np.uint64(ids[o + t])] * vals[o + t]
     return s
 
 
@@ -160,6 +163,30 @@ def _count_nonzero(a, ai, n):
     return k
 
 
+@njit(**_FAST)
+def _layer_sums(weights, biases, a, win, keep, idx, xs, io, n_act, n_in, n_out, m, ai, ao, wo, bo, dropping):
+    """Pre-activations a[ao + j] of one layer (dropped units: 0; Maxout: the best channel, its
+    index in win)."""
+    dense = 4 * n_act > n_in
+    for j in range(n_out):
+        win[ao + j] = 0
+        if dropping and keep[ao + j] == 0:
+            a[ao + j] = 0.0
+            continue
+        best = 0.0
+        for k in range(m):
+            base = wo + m * j * n_in + k
+            if dense:
+                s = _dot_dense(weights, base, m, a, ai, n_in)
+            else:
+                s = _dot_active(weights, base, m, idx, xs, io, n_act)
+            s += biases[bo + m * j + k]
+            if k == 0 or s > best:  # ties keep channel 0
+                best = s
+                win[ao + j] = k
+        a[ao + j] = best
+
+
 @njit(nogil=True, cache=True)
 def _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biases, a, a_off, win, keep,
                    training, idx, xs, io, n_act):
@@ -169,24 +196,8 @@ def _layer_forward(l, units, mults, w_off, b_off, drop, act, out, weights, biase
     n_in, n_out, m = units[l], units[l + 1], mults[l]
     ai, ao, wo, bo = a_off[l], a_off[l + 1], w_off[l], b_off[l]
     last = l == len(units) - 2
-    dense = 4 * n_act > n_in
-    for j in range(n_out):
-        win[ao + j] = 0
-        if training and not last and drop[l] > 0.0 and keep[ao + j] == 0:
-            a[ao + j] = 0.0
-            continue
-        best = 0.0
-        for k in range(m):
-            base = wo + m * j * n_in + k
-            if dense:
-                s = _dot_dense(weights, base, m, a, ai, n_in)
-            else:
-                s = _dot_active(weights, base, m, idx[io:], xs[io:], n_act)
-            s += biases[bo + m * j + k]
-            if k == 0 or s > best:  # ties keep channel 0
-                best = s
-                win[ao + j] = k
-        a[ao + j] = best
+    _layer_sums(weights, biases, a, win, keep, idx, xs, io, n_act, n_in, n_out, m, ai, ao, wo, bo,
+                training and not last and drop[l] > 0.0)
     if last:
         if out == OUT_SOFTMAX:
             mx = a[ao]
@@ -297,7 +308,7 @@ def _update(value, grad, acc1, acc2, mom, idx, adaptive, nesterov, has_mom, rho,
     return value, r
 
 
-@njit(**_FAST)
+@njit(inline="always", **_FAST)
 def _adadelta_row(w, eg2s, edx2s, base, x, ai, n, g, fast, l1, l2, rho, eps):
     """ADADELTA step of one neuron's incoming weights w[base + i] (spec §8.3) in float32 (H2O
     keeps weights and accumulators in float); inputs x[ai + i]. Returns the sum of grad^2 of the
@@ -326,7 +337,7 @@ def _adadelta_row(w, eg2s, edx2s, base, x, ai, n, g, fast, l1, l2, rho, eps):
     return np.float64(sum_g2)
 
 
-@njit(**_FAST)
+@njit(inline="always", **_FAST)
 def _adadelta_row_plain(w, eg2s, edx2s, base, x, ai, n, g, fast, rho, eps):
     """_adadelta_row without L1/L2 terms (the default): half the work per weight."""
     rho32, eps32, omr = np.float32(rho), np.float32(eps), np.float32(1.0 - rho)
@@ -373,7 +384,7 @@ def _adadelta_strided(w, eg2s, edx2s, base, stride, x, ai, n, g, fast, l1, l2, r
     return sum_g2
 
 
-@njit(**_FAST)
+@njit(inline="always", **_FAST)
 def _adadelta_neuron(weights, eg2s, edx2s, e, a32, ai, base, mult, n_in, g, propagate, fast, l1, l2, rho, eps):
     """Error propagation to the inputs (weights before their update), then the update."""
     if propagate:
@@ -386,6 +397,20 @@ def _adadelta_neuron(weights, eg2s, edx2s, e, a32, ai, base, mult, n_in, g, prop
 
 
 @njit(**_FAST)
+def _adadelta_layer(weights, eg2s, edx2s, e, a32, gs, win, sg2, ai, ao, wo, mult, n_in, n_out, propagate, fast,
+                    shortcut, l1, l2, rho, eps):
+    """ADADELTA steps of one layer's neurons in order (errors gs[ao + j] after the activation
+    derivative); each neuron's sum of squared weight gradients goes to sg2[ao + j]."""
+    for j in range(n_out):
+        g = gs[ao + j]
+        if shortcut and g == 0.0:
+            continue
+        base = wo + mult * j * n_in + win[ao + j]
+        sg2[ao + j] = _adadelta_neuron(weights, eg2s, edx2s, e, a32, ai, base, mult, n_in, g, propagate, fast,
+                                       l1, l2, rho, eps)
+
+
+@njit(inline="always", **_FAST)
 def _propagate(e, ai, w, base, stride, n, g):
     """e[ai + i] += g * w[base + stride*i]: a neuron's error share for its inputs."""
     b, st, c = np.uint64(base), np.uint64(stride), np.uint64(ai)
@@ -428,7 +453,7 @@ def _row_norm2(w, base, stride, n):
 
 @njit(nogil=True, cache=True)
 def _backprop(units, mults, w_off, b_off, act, weights, biases, w_eg2, w_edx2, b_eg2, b_edx2, w_mom, b_mom,
-              avg_act, h_off, a, a32, a_off, win, e, icfg, fcfg, rates, m):
+              avg_act, h_off, a, a32, a_off, win, e, gs, sg2, icfg, fcfg, rates, m):
     adaptive, nesterov, has_mom = icfg[I_ADAPTIVE] != 0, icfg[I_NESTEROV] != 0, icfg[I_HAS_MOMENTUM] != 0
     fast, shortcut = icfg[I_FAST_MODE] != 0, icfg[I_SHORTCUT] != 0
     rho, eps, l1, l2, max_w2 = fcfg[F_RHO], fcfg[F_EPSILON], fcfg[F_L1], fcfg[F_L2], fcfg[F_MAX_W2]
@@ -453,13 +478,20 @@ def _backprop(units, mults, w_off, b_off, act, weights, biases, w_eg2, w_edx2, b
                     g *= 1.0 - a[ao + j] * a[ao + j]
                 elif act == ACT_RECTIFIER and not a[ao + j] > 0.0:
                     g = 0.0
+            gs[ao + j] = g
+        if adaptive:
+            # a neuron's update touches only its own weight row: all rows first, then each row's
+            # max_w2 constraint and bias, give the same result as neuron by neuron
+            _adadelta_layer(weights, w_eg2, w_edx2, e, a32, gs, win, sg2, ai, ao, wo, mult, n_in, n_out, propagate,
+                            fast, shortcut, l1, l2, rho, eps)
+        for j in range(n_out):
+            g = gs[ao + j]
             if shortcut and g == 0.0:
                 continue
             k = win[ao + j]
             base = wo + mult * j * n_in + k
             if adaptive:
-                sum_g2 = _adadelta_neuron(weights, w_eg2, w_edx2, e, a32, ai, base, mult, n_in, g, propagate, fast,
-                                          l1, l2, rho, eps)
+                sum_g2 = sg2[ao + j]
             else:
                 _manual_row(weights, w_mom, e, a, ai, base, mult, n_in, g, propagate, fast, l1, l2, nesterov,
                             has_mom, r, m)
@@ -525,6 +557,8 @@ def train_rows(units, mults, w_off, b_off, drop, act, out, input_ratio,
     a = np.zeros(total, np.float64)
     a32 = np.zeros(total, np.float32)
     e = np.zeros(total, np.float64)
+    gs = np.zeros(total, np.float64)  # errors after the activation derivative
+    sg2 = np.zeros(total, np.float64)  # per neuron: sum of squared weight gradients
     win = np.zeros(total, np.int64)
     keep = np.ones(total, np.uint8)
     x0 = np.zeros(units[0], np.float64)
@@ -569,7 +603,7 @@ def train_rows(units, mults, w_off, b_off, drop, act, out, input_ratio,
         for i in range(a_off[L]):
             a32[i] = a[i]
         _backprop(units, mults, w_off, b_off, act, weights, biases, w_eg2, w_edx2, b_eg2, b_edx2, w_mom, b_mom,
-                  avg_act, h_off, a, a32, a_off, win, e, icfg, fcfg, rates, m)
+                  avg_act, h_off, a, a32, a_off, win, e, gs, sg2, icfg, fcfg, rates, m)
         done += 1
     return done
 

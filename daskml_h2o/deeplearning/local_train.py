@@ -206,17 +206,18 @@ def train_chunk(state, X, y, w, n_samples, seed, iteration, params, offset=None,
         return new, int(sum(done))
 
 
-def train_group(state, parts, n_samples, seeds, iteration, params, threads=1):
+def train_group(state, parts, n_samples, seeds, iteration, params, threads=1, in_place=False):
     """Train one copy of `state` on several chunks of one worker; returns (new_state, n_processed).
 
     parts: [(X float32 C-order, y float64, w or None, offset or None)], with `n_samples` rows to
     draw from each and one seed each (chunk-specific). With threads > 1 every chunk's sampled rows
     are split among the threads, which share the copy (Hogwild); threads=1 visits the chunks in
-    order, so the result is a pure function of the arguments.
+    order, so the result is a pure function of the arguments. in_place=True trains `state` itself
+    (a copy other processes share, see shared.py) and returns it.
     """
     spec = state.spec
     icfg, fcfg = params.kernel_config()
-    new = state.copy()
+    new = state if in_place else state.copy()
     head = spec.layout() + (spec.input_dropout_ratio,) + new.arrays()
     items = []
     for (X, y, w, off), ns, sd in zip(parts, n_samples, seeds):

@@ -3,10 +3,11 @@
 Data: the frame's columns are persisted once as raw chunks, one reduction pass gives the
 DataInfo (``data/datainfo.py``), and every chunk is expanded once into float32 network inputs
 (rows skipped / class-balanced here). Loop: per iteration the chunks are grouped by the worker
-holding them; one task per worker trains a copy of the current network on its chunks'
-sampled rows (Hogwild over the worker's threads), the copies are averaged weighted by rows
-processed in an ordered tree reduction, and the driver scores on H2O's schedule, applies the
-stopping rules and keeps the best model. A lost worker only costs a retry of the iteration:
+holding them; one task per worker trains on its chunks' sampled rows (Hogwild over the worker's
+threads). The workers of one host are one H2O node: they train one copy shared through a
+memory-mapped file (shared.py), Hogwild across processes; copies of different hosts (or of
+replicated data) are averaged weighted by rows processed in an ordered tree reduction. The
+driver scores on H2O's schedule, applies the stopping rules and keeps the best model. A lost worker only costs a retry of the iteration:
 every chunk can be rebuilt from the frame.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from daskml_h2o.cluster import get_client
 from daskml_h2o.data.chunks import layout_of, persist_training_chunks, row_starts
 from daskml_h2o.data.datainfo import column_moments, constant_columns, make_datainfo
 from daskml_h2o.deeplearning import local_train as LT
+from daskml_h2o.deeplearning import shared
 from daskml_h2o.deeplearning.checkpoint import check_inputs, continued_state, dl_restart
 from daskml_h2o.deeplearning.dl_scoring import ScoringSchedule
 from daskml_h2o.deeplearning.network import init_state, make_spec
@@ -393,6 +395,27 @@ def _train_task(state, chunks, samples, seeds, iteration, params, threads):
     return new, n, time.perf_counter() - start
 
 
+def _share_task(state, tag):
+    return shared.share(state, tag)
+
+
+def _train_shared_task(desc, base_samples, chunks, samples, seeds, iteration, params, threads):
+    """Train the host's shared copy in place (FileNotFoundError if run on another host: the
+    iteration is then planned again)."""
+    start = time.perf_counter()
+    parts = [(c["X"], c["y"], c["w"], c["offset"]) for c in chunks]
+    state = shared.attach(desc)
+    state.samples = base_samples
+    _, n = LT.train_group(state, parts, samples, seeds, iteration, params, threads, in_place=True)
+    return n, time.perf_counter() - start
+
+
+def _read_task(desc, base_samples, *done):
+    state = shared.attach(desc).copy()
+    state.samples = base_samples
+    return state, sum(n for n, _ in done), max(t for _, t in done)
+
+
 def _combine(*results):
     """Average copies weighted by rows processed; the base sample count stays the input's."""
     base = results[0][0].samples
@@ -401,13 +424,22 @@ def _combine(*results):
     return avg, sum(n for _, n, _ in results), max(t for _, _, t in results)
 
 
-def _hosts(nthreads) -> int:
+def _host(addr) -> str:
     from urllib.parse import urlparse
-    return len({urlparse(addr).hostname for addr in nthreads})
+    return urlparse(addr).hostname or addr
+
+
+def _hosts(nthreads) -> int:
+    return len({_host(addr) for addr in nthreads})
 
 
 def _chunk_seed(seed, index):
     return (int(seed) * 1_000_003 + 7 * index + 0x5DEECE66D) % (1 << 62)
+
+
+def _remove_stale(tag):
+    for pattern in shared.stale_pattern(tag):
+        shared.remove(pattern)
 
 
 class Iterations:
@@ -417,6 +449,12 @@ class Iterations:
         self.p, self.data, self.params = p, data, params
         self.client = get_client()
         self.replicated = False
+        self.tag = parallel._token()
+        self.shared_used = False
+        # per host: its shared copy's descriptor, valid while the driver passes
+        # back the state the last iteration returned (the copy then already holds it)
+        self.shared_copies, self.last = {}, None
+        self.share_hosts = True
 
     def groups(self):
         """[(worker or None, [chunk indices], threads)] for this iteration."""
@@ -445,7 +483,8 @@ class Iterations:
         return [(w, idx, nthreads.get(w, 1)) for w, idx in sorted(by_worker.items(), key=lambda kv: kv[1][0])]
 
     def run(self, state, iteration, tspi):
-        """One iteration: returns (averaged state, rows processed, compute seconds, groups)."""
+        """One iteration: returns (new state, rows processed, compute seconds, number of copies
+        averaged)."""
         last = None
         for attempt in range(3):
             try:
@@ -457,6 +496,10 @@ class Iterations:
                     raise
                 last = exc
                 self.replicated = False
+                self.close()
+                if isinstance(exc, FileNotFoundError):
+                    # workers that look like one host but do not share a file system: average copies
+                    self.share_hosts = False
                 time.sleep(0.5)
         raise last
 
@@ -468,25 +511,69 @@ class Iterations:
         nrows = data.chunks.nrows
         # replicated data: every worker samples its share from all chunks, with its own stream
         share = tspi / N / (P if self.replicated else 1)
-        arg = parallel.scatter(state) if P > 1 else state
+        if state is not self.last:
+            self.shared_copies = {}
+        arg = None
         params = self.params
         # H2O shuffles on its own when every iteration is one full pass over one chunk (or over
         # every replica), since rows would otherwise come in the same order each time
         if not params.shuffle_training_data and ((tspi == N and len(nrows) == 1) or
                                                  (self.replicated and tspi == P * N)):
             params = dataclasses.replace(params, shuffle_training_data=True)
-        futures = []
+        tasks = []
         for g, (worker, idx, threads) in enumerate(groups):
-            samples = [share * nrows[i] for i in idx]
             base_seed = self.p["seed"] + (7_777_777 * g if self.replicated else 0)
-            seeds = [_chunk_seed(base_seed, i) for i in idx]
-            kwargs = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
-            futures.append(self.client.submit(_train_task, arg, [data.chunks.futures[i] for i in idx], samples,
-                                              seeds, iteration, params, threads, pure=False,
-                                              key=f"dl-iter{iteration}-g{g}-{parallel._token()}", **kwargs))
+            tasks.append((worker, [data.chunks.futures[i] for i in idx], [share * nrows[i] for i in idx],
+                          [_chunk_seed(base_seed, i) for i in idx], threads))
+        submit = lambda fn, *args, worker=None, tag="": self.client.submit(
+            fn, *args, pure=False, key=f"dl-iter{iteration}-{tag}-{parallel._token()}",
+            **({} if worker is None else {"workers": [worker], "allow_other_workers": True}))
+        futures = []
+        for node in self._nodes(tasks):
+            host = _host(node[0][0]) if len(node) > 1 else None
+            if arg is None and (host is None or host not in self.shared_copies):
+                arg = parallel.scatter(state) if P > 1 else state
+            if host is None:
+                worker, chunks, samples, seeds, threads = node[0]
+                futures.append(submit(_train_task, arg, chunks, samples, seeds, iteration, params, threads,
+                                      worker=worker, tag="train"))
+                continue
+            # worker processes of one host: one shared copy, trained in place by all (H2O's node)
+            self.shared_used = True
+            if host not in self.shared_copies:
+                # the descriptor itself (not a future) goes to the tasks: the file outlives any
+                # one worker process, and a lost future would be recomputed from a stale state
+                self.shared_copies[host] = parallel.gather(
+                    submit(_share_task, arg, self.tag, worker=node[0][0], tag="share"))
+            desc = self.shared_copies[host]
+            done = [submit(_train_shared_task, desc, state.samples, chunks, samples, seeds, iteration, params,
+                           threads, worker=worker, tag="hogwild")
+                    for worker, chunks, samples, seeds, threads in node]
+            futures.append(submit(_read_task, desc, state.samples, *done, worker=node[0][0], tag="read"))
+        self.nodes = len(futures)
         new, n, secs = parallel.gather(parallel.tree_reduce(_combine, futures, name=f"dl-iter{iteration}-avg"))
         new.samples = state.samples + n
-        return new, n, secs, P
+        self.last = new
+        return new, n, secs, self.nodes
+
+    def _nodes(self, tasks):
+        """Tasks grouped into H2O nodes: the workers of one host share a copy, unless the data
+        is replicated (then every worker trains on all rows and copies are averaged)."""
+        if not self.share_hosts or self.replicated or len(tasks) < 2 or any(t[0] is None for t in tasks):
+            return [[t] for t in tasks]
+        by_host = {}
+        for t in tasks:
+            by_host.setdefault(_host(t[0]), []).append(t)
+        return list(by_host.values())
+
+    def close(self):
+        """Remove the hosts' shared copies."""
+        self.shared_copies, self.last = {}, None
+        if self.shared_used:
+            try:
+                self.client.run(_remove_stale, self.tag)
+            except Exception:  # best effort: a host that is gone took its files with it
+                pass
 
 
 # ------------------------------------------------------------------ the loop
@@ -531,6 +618,21 @@ def _train(est, spec, p, data, started, restart=None):
     tspi = samples_per_iteration(p, N, P, _ESTIMATED_SECONDS_PER_WEIGHT * model_size / threads, replicated)
     schedule = ScoringSchedule(est, spec, p, data, scorer, started)
     budget = spec.max_runtime_secs or p["max_runtime_secs"]
+    try:
+        state, tspi = _loop(p, loop, state, tspi, schedule, N, started, budget, restart, est)
+    finally:
+        loop.close()
+    scorer.state = state
+    scorer.training_samples = int(state.samples)
+    if p["variable_importances"]:
+        scorer.varimp = _importances(state, data)
+    est._actual["train_samples_per_iteration"] = int(tspi)  # the resolved rows per iteration
+    est._actual["stopping_values"] = [float(v) for v in schedule.values]
+
+
+def _loop(p, loop, state, tspi, schedule, N, started, budget, restart, est):
+    """Iterations until the epochs are done, time is out or scoring says stop; returns the
+    final (best) state and the last rows per iteration."""
     iteration = 0 if restart is None else restart.iterations
     with ProgressBar("deeplearning Model Build", enabled=None if not p["quiet_mode"] else False) as bar:
         if restart is None:
@@ -539,7 +641,7 @@ def _train(est, spec, p, data, started, restart=None):
             _continue_scoring(schedule, restart, est)
         while True:
             t0 = time.monotonic()
-            state, n, compute, P_used = loop.run(state, iteration, tspi)
+            state, n, compute, nodes = loop.run(state, iteration, tspi)
             iteration += 1
             wall = time.monotonic() - t0
             schedule.add_training_time(wall)
@@ -551,14 +653,8 @@ def _train(est, spec, p, data, started, restart=None):
             if done or timed_out or verdict == "stop":
                 break
             if p["train_samples_per_iteration"] == -2:
-                tspi = _retune(tspi, p, N, P_used, n, wall, compute)
-        state = schedule.finish(state, iteration)
-    scorer.state = state
-    scorer.training_samples = int(state.samples)
-    if p["variable_importances"]:
-        scorer.varimp = _importances(state, data)
-    est._actual["train_samples_per_iteration"] = int(tspi)  # the resolved rows per iteration
-    est._actual["stopping_values"] = [float(v) for v in schedule.values]
+                tspi = _retune(tspi, p, N, nodes, n, wall, compute)
+        return schedule.finish(state, iteration), tspi
 
 
 def _continue_scoring(schedule, restart, est):
