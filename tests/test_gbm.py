@@ -82,6 +82,19 @@ def test_same_model_as_reference_grower(h2o_session):
     assert gbm._model.f0 == pytest.approx(ref.init_f)
 
 
+def test_an_empty_partition_gives_the_same_model(h2o_session):
+    df = _synthetic(600, seed=5)
+    ddf = dd.from_pandas(df, npartitions=3)
+    emptied = ddf.map_partitions(lambda p: p.iloc[0:0] if len(p) and p.index[0] == 0 else p)
+    rest = df.iloc[len(ddf.partitions[0]):]
+    preds = []
+    for frame in (h2o_session.H2OFrame(emptied), _frame(h2o_session, rest, 2)):
+        m = H2OGradientBoostingEstimator(ntrees=5, max_depth=3, sample_rate=0.8, seed=2)
+        m.train(x=["a", "b", "c", "g"], y="label", training_frame=frame)
+        preds.append(m.predict(_frame(h2o_session, df, 1)).as_data_frame()["p1"].to_numpy())
+    assert np.allclose(preds[0], preds[1], rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("nparts", [2, 5])
 def test_partitioning_does_not_change_the_model(h2o_session, nparts):
     df = _synthetic(700, seed=3)

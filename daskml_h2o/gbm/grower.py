@@ -93,7 +93,8 @@ def chunk_sample_weights(w, y, row_start, tree_seed, sample_rate=1.0, sample_rat
 
 def chunk_residuals(dist, y, F, offset=None, nclasses=1, power=1.5, alpha=0.5, delta=1.0):
     """Pseudo-residuals, float32 of shape (n, K); F is (n, K) scores without offset."""
-    F = np.asarray(F, dtype=np.float64).reshape(len(y), -1)
+    F = np.asarray(F, dtype=np.float64)
+    F = F.reshape(-1, 1) if F.ndim == 1 else F  # (n, K) also when a chunk has no rows
     y = np.asarray(y, dtype=np.float64)
     if dist == D.MULTINOMIAL and nclasses > 2:
         return D.multinomial_residuals(np.nan_to_num(y, nan=-1.0), F)
