@@ -18,6 +18,7 @@ are pure functions of their inputs, so repeating one gives the same value.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 import weakref
 from collections import defaultdict
@@ -33,8 +34,10 @@ from daskml_h2o.parallel import ChunkSet, PartitionError, _on_partition, _ordere
 __all__ = ["ChunkHost", "HostExecutor"]
 
 _keys = itertools.count()
+logger = logging.getLogger(__name__)
 # how long a recovery waits for the scheduler to notice a lost worker / for any worker at all
 LOST_WORKER_WAIT_S = 30
+HOST_START_TIMEOUT_S = 120
 RECOVERY_TIMEOUT_S = 300
 
 
@@ -87,17 +90,24 @@ class ChunkHost:
                 job.result()
 
 
+def _local_host(host_key):
+    from distributed import get_worker
+    host = get_worker().state.actors.get(host_key)
+    if host is None:
+        # the host's worker was lost and this task was rerun elsewhere: the executor recovers
+        raise RuntimeError(f"chunk host {host_key} is not on this worker (its worker was lost)")
+    return host
+
+
 def _adopt(host_key, key, chunk):
     """Task on the worker holding ``chunk``: hand the (already local) object to the host."""
-    from distributed import get_worker
-    get_worker().state.actors[host_key].put(key, chunk)
+    _local_host(host_key).put(key, chunk)
     return True
 
 
 def _host_value(host_key, key):
     """Task on a host's worker: one value as an ordinary dask result (no copy)."""
-    from distributed import get_worker
-    return get_worker().state.actors[host_key].values[key]
+    return _local_host(host_key).values[key]
 
 
 class _Step:
@@ -163,6 +173,7 @@ class HostExecutor:
         self.drops = defaultdict(list)
         self.shared = {}           # key -> _Shared, sent to hosts that lack them
         self.shared_on = defaultdict(set)
+        self.recoveries = 0
 
     # ---------------------------------------------------------- the executor interface
 
@@ -226,8 +237,10 @@ class HostExecutor:
         from daskml_h2o.parallel import _token
         self._call_hosts({})
         token = _token()
+        # allow_other_workers: if the worker is lost, dask reruns the task elsewhere, where it
+        # fails (the host is gone) instead of waiting forever for that worker to come back
         futures = [self.client.submit(_host_value, self._host_key(self.chunk_host[h.chunk]), h.key,
-                                      workers=[self.chunk_host[h.chunk]], allow_other_workers=False, pure=False,
+                                      workers=[self.chunk_host[h.chunk]], allow_other_workers=True, pure=False,
                                       key=f"host-value-{h.key}-{token}") for h in items]
         # dask holds the values from here on: the hosts may forget them once the handles go
         with self.client.as_current():
@@ -239,12 +252,16 @@ class HostExecutor:
     def retrying(self, fn):
         """``fn()``, repeated once the hosts are recovered when a worker was lost during it."""
         while True:
+            recoveries = self.recoveries
             try:
                 return fn()
             except PartitionError:
                 raise
-            except Exception:
-                if not self._recover(list(self.hosts), wait_s=LOST_WORKER_WAIT_S):
+            except Exception as exc:
+                logger.info("a step failed (%s: %s); checking for lost workers", type(exc).__name__, exc)
+                # a recovery during fn (by a call to the hosts) also explains the failure
+                if self.recoveries == recoveries and not self._recover(list(self.hosts),
+                                                                       wait_s=LOST_WORKER_WAIT_S):
                     raise
 
     def close(self) -> None:
@@ -355,56 +372,87 @@ class HostExecutor:
             nthreads = workers.get(address, {}).get("nthreads", 1)
             future = self.client.submit(ChunkHost, nthreads, workers=[address], allow_other_workers=False,
                                         actor=True, key=f"chunk-host-{_token()}")
-            # the proxy binds to the current client: make it ours, not whichever is the default
+            deadline = time.monotonic() + HOST_START_TIMEOUT_S
             with self.client.as_current():
+                # a host pinned to a worker that has just died would wait for it forever
+                while future.status == "pending":
+                    time.sleep(0.02)
+                    if address not in self._workers() or time.monotonic() > deadline:
+                        future.cancel()
+                        raise RuntimeError(f"could not start a chunk host on worker {address}")
+                # the proxy binds to the current client: make it ours, not whichever is the default
                 self.hosts[address] = future.result()
 
     def _adopt(self, sources) -> None:
         """Give each source's chunk to the host on the worker holding it, moving chunks so no
-        worker holds more than its share (co-located afterwards)."""
+        worker holds more than its share (co-located afterwards). A worker lost meanwhile is
+        left out of a new placement."""
+        while True:
+            workers = self._workers()
+            located = self.client.who_has([s.future for s in sources])
+            plan = _balanced_placement([next(iter(located.get(s.future.key, ())), None) for s in sources],
+                                       sorted(workers))
+            try:
+                self._adopt_as(sources, plan, workers)
+                return
+            except PartitionError:
+                raise
+            except Exception:
+                lost = self._wait_for_loss(set(plan), LOST_WORKER_WAIT_S)
+                if not lost:
+                    raise
+                self._forget_hosts(lost)
+
+    def _adopt_as(self, sources, plan, workers) -> None:
         from daskml_h2o.parallel import _token
-        workers = self._workers()
-        located = self.client.who_has([s.future for s in sources])
-        plan = _balanced_placement([next(iter(located.get(s.future.key, ())), None) for s in sources],
-                                   sorted(workers))
         for address in set(plan):
             self._host(address, workers)
         token = _token()
         acks = [self.client.submit(_adopt, self._host_key(address), s.key, s.future, workers=[address],
-                                   allow_other_workers=False, pure=False, key=f"host-adopt-{s.chunk}-{token}")
+                                   allow_other_workers=True, pure=False, key=f"host-adopt-{s.chunk}-{token}")
                 for s, address in zip(sources, plan)]
         self.client.gather(acks)
         for s, address in zip(sources, plan):
             self.chunk_host[s.chunk] = address
+
+    def _wait_for_loss(self, suspects, wait_s) -> list:
+        """The suspect workers the scheduler no longer lists, waiting up to ``wait_s`` for one
+        to go (it notices a dead worker within moments; a live one means another failure)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            workers = self._workers()
+            lost = [a for a in suspects if a not in workers]
+            if lost or time.monotonic() > deadline:
+                return lost
+            time.sleep(0.1)
+
+    def _forget_hosts(self, addresses) -> None:
+        for address in addresses:
+            self.hosts.pop(address, None)
+            self.shared_on.pop(address, None)
 
     def _recover(self, suspects, wait_s=RECOVERY_TIMEOUT_S) -> bool:
         """After a failed call: once the scheduler has seen a suspect host's worker leave,
         move its chunks to live workers and recompute the values still referenced there.
         False when every suspect is still alive after ``wait_s`` (the failure was something
         else)."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            workers = self._workers()
-            lost = [a for a in suspects if a in self.hosts and a not in workers]
-            if lost or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+        lost = self._wait_for_loss([a for a in suspects if a in self.hosts], wait_s)
         if not lost:
             return False
         deadline = time.monotonic() + RECOVERY_TIMEOUT_S
-        while not workers and time.monotonic() < deadline:
+        while not self._workers() and time.monotonic() < deadline:
             time.sleep(0.2)
-            workers = self._workers()
-        for address in lost:
-            del self.hosts[address]
-            self.shared_on.pop(address, None)
+        self._forget_hosts(lost)
         moved = sorted(c for c, a in self.chunk_host.items() if a in lost)
+        logger.warning("worker(s) %s lost: moving %d chunk(s) to other workers and recomputing their values",
+                       lost, len(moved))
         by_chunk = defaultdict(list)
         for s in self.sources:
             if s.chunk in moved:
                 by_chunk[s.chunk].append(s)
         self._adopt([s for c in moved for s in by_chunk[c]])
         self._replay(set(moved))
+        self.recoveries += 1
         return True
 
     def _replay(self, chunks: set) -> None:
