@@ -230,10 +230,13 @@ class LocalExecutor:
         return items
 
     def as_array(self, items: list, nrows: list, ncols: int | None = None):
-        values = [np.asarray(v, dtype=np.float64) for v in items]
-        # name=False: no hashing of the whole array at every scoring
-        return da.from_array(np.concatenate(values) if values else np.empty((0,) if ncols is None else (0, ncols)),
-                             chunks=-1, name=False)
+        # one block per chunk, as the other executors: metrics reduce the same blocks in the
+        # same order (identical values), and the per-block passes run on threads.
+        # name=False: no hashing of the whole arrays at every scoring
+        if not items:
+            return da.from_array(np.empty((0,) if ncols is None else (0, ncols)), chunks=-1, name=False)
+        blocks = [da.from_array(np.asarray(v, dtype=np.float64), chunks=-1, name=False) for v in items]
+        return blocks[0] if len(blocks) == 1 else da.concatenate(blocks, axis=0)
 
     def wait(self, items) -> None:
         return None

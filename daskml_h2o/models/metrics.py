@@ -650,13 +650,13 @@ _driver_side = ThreadFlag()
 
 
 def local_reductions():
-    """Reduce metrics in this thread with dask's synchronous scheduler (data already on the
-    driver)."""
+    """Reduce metrics with dask's local threads (data already in this process), not through
+    the distributed scheduler."""
     return _driver_side.on()
 
 
 def _scheduler():
-    return "synchronous" if _driver_side else None
+    return "threads" if _driver_side else None
 
 
 def _compute(*args):
