@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 # how long a recovery waits for the scheduler to notice a lost worker / for any worker at all
 LOST_WORKER_WAIT_S = 30
 HOST_START_TIMEOUT_S = 120
+# hosts with at most this many rows run a level's steps on the worker's event loop
+INLINE_MAX_ROWS = 2_000_000
 RECOVERY_TIMEOUT_S = 300
 
 
@@ -124,10 +126,10 @@ class _Source:
     """A chunk of a persisted ChunkSet (a dask future: recomputable by the scheduler). Its key
     is also the chunk's id: every value computed from it lives on the same host."""
 
-    __slots__ = ("key", "chunk", "partition", "future")
+    __slots__ = ("key", "chunk", "partition", "future", "rows")
 
-    def __init__(self, key, partition, future):
-        self.key, self.chunk, self.partition, self.future = key, key, partition, future
+    def __init__(self, key, partition, future, rows):
+        self.key, self.chunk, self.partition, self.future, self.rows = key, key, partition, future, rows
 
 
 class Handle:
@@ -174,11 +176,14 @@ class HostExecutor:
         self.shared = {}           # key -> _Shared, sent to hosts that lack them
         self.shared_on = defaultdict(set)
         self.recoveries = 0
+        self.chunk_rows = {}       # chunk id -> rows
+        self.host_rows = defaultdict(int)
 
     # ---------------------------------------------------------- the executor interface
 
     def chunks(self, chunk_set: ChunkSet) -> list:
-        sources = [_Source(next(_keys), i, f) for i, f in enumerate(chunk_set.futures)]
+        rows = list(chunk_set.nrows) or [0] * len(chunk_set.futures)
+        sources = [_Source(next(_keys), i, f, int(n)) for i, (f, n) in enumerate(zip(chunk_set.futures, rows))]
         self._adopt(sources)
         self.sources.extend(sources)
         handles = [self._handle(s) for s in sources]
@@ -333,7 +338,11 @@ class HostExecutor:
         for address, (host_batches, want, forget) in per_host.items():
             try:
                 self._send_shared(address, host_batches)
-                calls[address] = (self.hosts[address].run(host_batches, want, forget), want)
+                # short steps run on the worker's event loop (no hop to the actor thread, ~0.5 ms a
+                # call); long ones (much data, a replay) on the actor thread, so the loop stays free
+                inline = len(host_batches) <= 3 and self.host_rows.get(address, 0) <= INLINE_MAX_ROWS
+                calls[address] = (self.hosts[address].run(host_batches, want, forget, separate_thread=not inline),
+                                  want)
             except PartitionError:
                 raise
             except Exception as exc:
@@ -414,6 +423,10 @@ class HostExecutor:
         self.client.gather(acks)
         for s, address in zip(sources, plan):
             self.chunk_host[s.chunk] = address
+        self.chunk_rows.update({s.chunk: s.rows for s in sources})
+        self.host_rows = defaultdict(int)
+        for chunk, address in self.chunk_host.items():
+            self.host_rows[address] += self.chunk_rows.get(chunk, 0)
 
     def _wait_for_loss(self, suspects, wait_s) -> list:
         """The suspect workers the scheduler no longer lists, waiting up to ``wait_s`` for one
