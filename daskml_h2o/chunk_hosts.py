@@ -71,11 +71,8 @@ class ChunkHost:
 
     def _resolve(self, ref):
         kind, value = ref
-        if kind == "key":
-            return self.values[value]
-        if kind == "shared":
-            return self.values[value]
-        return value
+        # "key": a per-chunk value, "shared": a constant sent once; both are stored here
+        return value if kind == "value" else self.values[value]
 
     def _run_batch(self, fn, args, items):
         args = tuple(self._resolve(a) for a in args)
@@ -167,11 +164,11 @@ class HostExecutor:
     def __init__(self, client):
         self.client = client
         self.hosts = {}            # worker address -> actor proxy
-        self.chunk_host = {}       # chunk index -> worker address
+        self.chunk_host = {}       # chunk id -> worker address
         self.sources = []          # every adopted _Source (kept: they hold the chunk futures)
         self.source_handles = []
         self.live = weakref.WeakValueDictionary()   # key -> Handle
-        self.pending = []          # (fn, args, [(chunk, key, refs)])
+        self.pending = []          # (fn, args, [(chunk id, partition, key, refs)])
         self.drops = defaultdict(list)
         self.shared = {}           # key -> _Shared, sent to hosts that lack them
         self.shared_on = defaultdict(set)
@@ -277,7 +274,8 @@ class HostExecutor:
                 pass
         self.hosts.clear()
         self.live.clear()
-        self.sources = []
+        self.sources, self.source_handles = [], []
+        self.shared.clear()
 
     # ---------------------------------------------------------- handles and references
 
