@@ -29,7 +29,7 @@ import dask.array as da
 import distributed
 import numpy as np
 
-from daskml_h2o.parallel import ChunkSet, PartitionError, _on_partition, _ordered_groups
+from daskml_h2o.parallel import ChunkSet, PartitionError, _on_partition, _ordered_groups, _token, map_chunks
 
 __all__ = ["ChunkHost", "HostExecutor"]
 
@@ -165,33 +165,29 @@ class HostExecutor:
         self.client = client
         self.hosts = {}            # worker address -> actor proxy
         self.chunk_host = {}       # chunk id -> worker address
-        self.sources = []          # every adopted _Source (kept: they hold the chunk futures)
-        self.source_handles = []
+        self.sources = []          # handles of every adopted _Source: the chunks stay for the fit
         self.live = weakref.WeakValueDictionary()   # key -> Handle
         self.pending = []          # (fn, args, [(chunk id, partition, key, refs)])
         self.drops = defaultdict(list)
         self.shared = {}           # key -> _Shared, sent to hosts that lack them
         self.shared_on = defaultdict(set)
         self.recoveries = 0
-        self.chunk_rows = {}       # chunk id -> rows
-        self.host_rows = defaultdict(int)
+        self.host_rows = defaultdict(int)   # rows of the chunks each host holds
 
     # ---------------------------------------------------------- the executor interface
 
     def chunks(self, chunk_set: ChunkSet) -> list:
         rows = list(chunk_set.nrows) or [0] * len(chunk_set.futures)
         sources = [_Source(next(_keys), i, f, int(n)) for i, (f, n) in enumerate(zip(chunk_set.futures, rows))]
-        self._adopt(sources)
-        self.sources.extend(sources)
         handles = [self._handle(s) for s in sources]
-        self.source_handles.extend(handles)  # the chunks stay on their hosts for the whole fit
+        self.sources.extend(handles)
+        self._adopt(sources)
         return handles
 
     def durable(self, fn, chunk_set: ChunkSet, args=(), name: str = "prepare") -> list:
         """A one-off step whose results are kept for the whole fit (binned chunks): it runs as
         dask tasks so the results are futures the scheduler can recompute, then the hosts
         adopt them."""
-        from daskml_h2o.parallel import map_chunks
         futures = map_chunks(fn, chunk_set, args=args, name=name, client=self.client)
         return self.chunks(ChunkSet(futures, list(chunk_set.nrows)))
 
@@ -236,7 +232,6 @@ class HostExecutor:
     def as_array(self, items: list, nrows: list, ncols: int | None = None):
         """A dask array over the hosts' values: one task per chunk on its host's worker hands
         the value over to dask, so metrics reduce where the values live."""
-        from daskml_h2o.parallel import _token
         self._call_hosts({})
         token = _token()
         # allow_other_workers: if the worker is lost, dask reruns the task elsewhere, where it
@@ -274,7 +269,7 @@ class HostExecutor:
                 pass
         self.hosts.clear()
         self.live.clear()
-        self.sources, self.source_handles = [], []
+        self.sources = []
         self.shared.clear()
 
     # ---------------------------------------------------------- handles and references
@@ -375,7 +370,6 @@ class HostExecutor:
 
     def _host(self, address, workers) -> None:
         if address not in self.hosts:
-            from daskml_h2o.parallel import _token
             nthreads = workers.get(address, {}).get("nthreads", 1)
             future = self.client.submit(ChunkHost, nthreads, workers=[address], allow_other_workers=False,
                                         actor=True, key=f"chunk-host-{_token()}")
@@ -411,7 +405,6 @@ class HostExecutor:
                 self._forget_hosts(lost)
 
     def _adopt_as(self, sources, plan, workers) -> None:
-        from daskml_h2o.parallel import _token
         for address in set(plan):
             self._host(address, workers)
         token = _token()
@@ -421,10 +414,9 @@ class HostExecutor:
         self.client.gather(acks)
         for s, address in zip(sources, plan):
             self.chunk_host[s.chunk] = address
-        self.chunk_rows.update({s.chunk: s.rows for s in sources})
         self.host_rows = defaultdict(int)
-        for chunk, address in self.chunk_host.items():
-            self.host_rows[address] += self.chunk_rows.get(chunk, 0)
+        for handle in self.sources:
+            self.host_rows[self.chunk_host.get(handle.chunk)] += handle.node.rows
 
     def _wait_for_loss(self, suspects, wait_s) -> list:
         """The suspect workers the scheduler no longer lists, waiting up to ``wait_s`` for one
@@ -457,11 +449,7 @@ class HostExecutor:
         moved = sorted(c for c, a in self.chunk_host.items() if a in lost)
         logger.warning("worker(s) %s lost: moving %d chunk(s) to other workers and recomputing their values",
                        lost, len(moved))
-        by_chunk = defaultdict(list)
-        for s in self.sources:
-            if s.chunk in moved:
-                by_chunk[s.chunk].append(s)
-        self._adopt([s for c in moved for s in by_chunk[c]])
+        self._adopt([h.node for h in self.sources if h.chunk in moved])
         self._replay(set(moved))
         self.recoveries += 1
         return True

@@ -182,6 +182,9 @@ class DaskExecutor:
     def wait(self, items) -> None:
         distributed.wait(items)
 
+    def close(self) -> None:
+        return None
+
 
 class LocalExecutor:
     """The same steps on chunks already in this process (an in-process LocalCluster worker holds

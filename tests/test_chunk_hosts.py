@@ -63,17 +63,24 @@ def chunks(process_cluster):
     return parallel.persist_chunks(ddf, _chunk, client=process_cluster), pdf["x"].to_numpy()
 
 
-def test_steps_reduce_in_partition_order_like_the_local_executor(process_cluster, chunks):
+@pytest.fixture
+def ex(process_cluster):
+    executor = HostExecutor(process_cluster)
+    yield executor
+    executor.close()
+
+
+def _values_per_host(client, ex):
+    return {a: client.submit(_host_key_count, ex.hosts[a].key, workers=[a], pure=False).result() for a in ex.hosts}
+
+
+def test_steps_reduce_in_partition_order_like_the_local_executor(process_cluster, chunks, ex):
     chunk_set, x = chunks
-    ex = HostExecutor(process_cluster)
-    try:
-        data = ex.chunks(chunk_set)
-        a = ex.map(_scaled, data, args=(2.0,), name="scaled")
-        b = ex.map(_add, a, a, args=(1.0,), name="add")
-        hosted = ex.reduce(_total, ex.map(_sum_and_count, b, name="s"), name="sum", split_every=2)
-        values = np.concatenate(ex.gather(b))
-    finally:
-        ex.close()
+    data = ex.chunks(chunk_set)
+    a = ex.map(_scaled, data, args=(2.0,), name="scaled")
+    b = ex.map(_add, a, a, args=(1.0,), name="add")
+    hosted = ex.reduce(_total, ex.map(_sum_and_count, b, name="s"), name="sum", split_every=2)
+    values = np.concatenate(ex.gather(b))
     local = parallel.LocalExecutor(2)
     data = process_cluster.gather(chunk_set.futures)
     b_local = local.map(_add, *[local.map(_scaled, data, args=(2.0,), name="scaled")] * 2, args=(1.0,), name="add")
@@ -83,76 +90,58 @@ def test_steps_reduce_in_partition_order_like_the_local_executor(process_cluster
     assert len(set(ex.chunk_host.values())) == 2  # five chunks spread over both workers
 
 
-def test_values_are_forgotten_with_their_handles_and_constants_sent_once(process_cluster, chunks):
+def test_values_are_forgotten_with_their_handles_and_constants_sent_once(process_cluster, chunks, ex):
     chunk_set, x = chunks
-    ex = HostExecutor(process_cluster)
-    try:
-        data = ex.chunks(chunk_set)
-        strategy = ex.share({"scale": 3.0})
-        kept = ex.map(_strategy_scale, data, args=(strategy,), name="kept")
-        ex.wait(kept)
-        counts = {a: process_cluster.submit(_host_key_count, ex.hosts[a].key, workers=[a], pure=False).result()
-                  for a in ex.hosts}
-        for _ in range(3):
-            temporary = ex.map(_scaled, data, args=(5.0,), name="tmp")
-            ex.wait(temporary)
-            del temporary
-            gc.collect()
-        ex.wait([])
-        after = {a: process_cluster.submit(_host_key_count, ex.hosts[a].key, workers=[a], pure=False).result()
-                 for a in ex.hosts}
-        assert after == counts  # the temporaries were dropped on the hosts
-        assert all(ex.shared_on[a] == {strategy.key} for a in ex.hosts)
-        assert np.array_equal(np.concatenate(ex.gather(kept)), 3.0 * x)
-    finally:
-        ex.close()
-
-
-def test_as_array_gives_a_dask_array_over_the_host_values(process_cluster, chunks):
-    chunk_set, x = chunks
-    ex = HostExecutor(process_cluster)
-    try:
-        data = ex.chunks(chunk_set)
-        arr = ex.as_array(ex.map(_scaled, data, args=(2.0,), name="scaled"), chunk_set.nrows)
+    data = ex.chunks(chunk_set)
+    strategy = ex.share({"scale": 3.0})
+    kept = ex.map(_strategy_scale, data, args=(strategy,), name="kept")
+    ex.wait(kept)
+    counts = _values_per_host(process_cluster, ex)
+    for _ in range(3):
+        temporary = ex.map(_scaled, data, args=(5.0,), name="tmp")
+        ex.wait(temporary)
+        del temporary
         gc.collect()
-        ex.wait([])  # the hosts forget the values: dask holds them now
-        assert np.isclose(arr.sum().compute(scheduler=process_cluster.get), 2.0 * x.sum())
-    finally:
-        ex.close()
+    ex.wait([])
+    after = _values_per_host(process_cluster, ex)
+    assert after == counts  # the temporaries were dropped on the hosts
+    assert all(ex.shared_on[a] == {strategy.key} for a in ex.hosts)
+    assert np.array_equal(np.concatenate(ex.gather(kept)), 3.0 * x)
 
 
-def test_a_failing_step_names_its_partition(process_cluster, chunks):
+def test_as_array_gives_a_dask_array_over_the_host_values(process_cluster, chunks, ex):
+    chunk_set, x = chunks
+    data = ex.chunks(chunk_set)
+    arr = ex.as_array(ex.map(_scaled, data, args=(2.0,), name="scaled"), chunk_set.nrows)
+    gc.collect()
+    ex.wait([])  # the hosts forget the values: dask holds them now
+    assert np.isclose(arr.sum().compute(scheduler=process_cluster.get), 2.0 * x.sum())
+
+
+def test_a_failing_step_names_its_partition(process_cluster, chunks, ex):
     chunk_set, _ = chunks
-    ex = HostExecutor(process_cluster)
-    try:
-        data = ex.chunks(chunk_set)
-        bad = ex.map(_scaled, data, args=("not a number",), name="bad")
-        with pytest.raises(parallel.PartitionError, match="partition 0: UFuncTypeError"):
-            ex.gather(bad)
-    finally:
-        ex.close()
+    data = ex.chunks(chunk_set)
+    bad = ex.map(_scaled, data, args=("not a number",), name="bad")
+    with pytest.raises(parallel.PartitionError, match="partition 0: UFuncTypeError"):
+        ex.gather(bad)
 
 
 @pytest.mark.slow
-def test_a_lost_worker_is_replayed_from_lineage(process_cluster, chunks):
+def test_a_lost_worker_is_replayed_from_lineage(process_cluster, chunks, ex):
     chunk_set, x = chunks
-    ex = HostExecutor(process_cluster)
-    try:
-        data = ex.chunks(chunk_set)
-        state = data
-        for i in range(4):
-            state = ex.map(_add_x, state if i else ex.map(_scaled, data, args=(1.0,), name="s0"), data,
-                           args=(float(i),), name=f"step{i}")
-        ex.wait(state)
-        victim = next(iter(ex.hosts))
-        pid = process_cluster.run(os.getpid, workers=[victim])[victim]
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(0.5)
-        state = ex.map(_add_x, state, data, args=(10.0,), name="after")
-        values = np.concatenate(ex.gather(state))
-        assert victim not in ex.hosts
-    finally:
-        ex.close()
+    data = ex.chunks(chunk_set)
+    state = data
+    for i in range(4):
+        state = ex.map(_add_x, state if i else ex.map(_scaled, data, args=(1.0,), name="s0"), data,
+                       args=(float(i),), name=f"step{i}")
+    ex.wait(state)
+    victim = next(iter(ex.hosts))
+    pid = process_cluster.run(os.getpid, workers=[victim])[victim]
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    state = ex.map(_add_x, state, data, args=(10.0,), name="after")
+    values = np.concatenate(ex.gather(state))
+    assert victim not in ex.hosts
     # x, then + x + i for i = 0..3, then + x + 10
     assert np.allclose(values, 6 * x + 16.0)
 

@@ -7,12 +7,13 @@ holding them; one task per worker trains on its chunks' sampled rows (Hogwild ov
 threads). The workers of one host are one H2O node: they train one copy shared through a
 memory-mapped file (shared.py), Hogwild across processes; copies of different hosts (or of
 replicated data) are averaged weighted by rows processed in an ordered tree reduction. The
-driver scores on H2O's schedule, applies the stopping rules and keeps the best model. A lost worker only costs a retry of the iteration:
-every chunk can be rebuilt from the frame.
+driver scores on H2O's schedule, applies the stopping rules and keeps the best model. A lost
+worker only costs a retry of the iteration: every chunk can be rebuilt from the frame.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 
@@ -525,9 +526,7 @@ class Iterations:
             base_seed = self.p["seed"] + (7_777_777 * g if self.replicated else 0)
             tasks.append((worker, [data.chunks.futures[i] for i in idx], [share * nrows[i] for i in idx],
                           [_chunk_seed(base_seed, i) for i in idx], threads))
-        submit = lambda fn, *args, worker=None, tag="": self.client.submit(
-            fn, *args, pure=False, key=f"dl-iter{iteration}-{tag}-{parallel._token()}",
-            **({} if worker is None else {"workers": [worker], "allow_other_workers": True}))
+        submit = functools.partial(self._submit, iteration)
         futures = []
         for node in self._nodes(tasks):
             host = _host(node[0][0]) if len(node) > 1 else None
@@ -555,6 +554,12 @@ class Iterations:
         new.samples = state.samples + n
         self.last = new
         return new, n, secs, self.nodes
+
+    def _submit(self, iteration, fn, *args, worker=None, tag=""):
+        """One named task of the iteration, preferably on ``worker``."""
+        where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+        return self.client.submit(fn, *args, pure=False, key=f"dl-iter{iteration}-{tag}-{parallel._token()}",
+                                  **where)
 
     def _nodes(self, tasks):
         """Tasks grouped into H2O nodes: the workers of one host share a copy, unless the data

@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from daskml_h2o.gbm import distributions as D
+from daskml_h2o.models.metrics import first_at_least
 
 __all__ = ["sorted_groups", "group_stats", "group_quantiles", "leaf_gammas"]
 
@@ -47,17 +48,6 @@ def _segment_stats(v, bounds):
 
 
 @njit(nogil=True, cache=True)
-def _first_at_least(v, a, b, x):
-    while a < b:
-        m = (a + b) >> 1
-        if v[m] < x:
-            a = m + 1
-        else:
-            b = m
-    return a
-
-
-@njit(nogil=True, cache=True)
 def _chunk_bins(v, w, bounds, q_group, q_lo, edges, n_edges):
     """Per interval q: count, weight, min and max of the group's rows in [q_lo, e_0] and in
     each (e_{j-1}, e_j]; rows are sorted by value within their group."""
@@ -68,7 +58,7 @@ def _chunk_bins(v, w, bounds, q_group, q_lo, edges, n_edges):
     bmax = np.full((Q, E), -np.inf)
     for q in range(Q):
         b = bounds[q_group[q] + 1]
-        i = _first_at_least(v, bounds[q_group[q]], b, q_lo[q])
+        i = first_at_least(v, bounds[q_group[q]], b, q_lo[q])
         for j in range(n_edges[q]):
             e = edges[q, j]
             if i < b and v[i] <= e:
@@ -91,7 +81,7 @@ def _chunk_rows_in(v, w, bounds, q_group, q_lo, q_hi):
     starts = np.zeros(Q, dtype=np.int64)
     for q in range(Q):
         a, b = bounds[q_group[q]], bounds[q_group[q] + 1]
-        i = _first_at_least(v, a, b, q_lo[q])
+        i = first_at_least(v, a, b, q_lo[q])
         j = i
         while j < b and v[j] <= q_hi[q]:
             j += 1

@@ -170,8 +170,7 @@ def train_gbm(est, spec) -> None:
     try:
         _train(est, spec, p, ex, dist_name, dist, prep, restart)
     finally:
-        if hasattr(ex, "close"):
-            ex.close()
+        ex.close()
 
 
 def _preprocess(spec, p):

@@ -194,9 +194,8 @@ def _merge_pair(ths, sqe, tps, fps, n, s):
 
 
 @njit(nogil=True, cache=True)
-def _first_at_least(a, n, x):
-    """np.searchsorted(a[:n], x) (side left) without building the slice: called once a row."""
-    lo, hi = 0, n
+def first_at_least(a, lo, hi, x):
+    """lo + np.searchsorted(a[lo:hi], x) (side left) without building the slice: called once a row."""
     while lo < hi:
         m = (lo + hi) >> 1
         if a[m] < x:
@@ -222,7 +221,7 @@ def _auc_histogram(p1, y, w, keep, nbins):
         if not keep[r]:
             continue
         pred, wr, pos = p1[r], w[r], y[r] > 0.5
-        idx = _first_at_least(ths, n, pred)
+        idx = first_at_least(ths, 0, n, pred)
         if idx < n and ths[idx] == pred:
             if pos:
                 tps[idx] += wr
