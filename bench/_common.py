@@ -54,6 +54,10 @@ def _sample_peak(pid, stop, result, interval):
 
 def _child_main(conn, fn, args, kwargs, cores):
     """Runs in the fresh process: pin the cores, time ``fn``, send back the outcome."""
+    # as an installed package would (pip compiles modules at install): a PYTHONDONTWRITEBYTECODE
+    # environment would otherwise make every run compile our modules from source again
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # and so do the dask worker processes
     if cores and hasattr(os, "sched_setaffinity"):
         # children (dask workers, the H2O JVM) inherit the affinity: all systems get
         # exactly the same cores
@@ -150,6 +154,20 @@ def own_h2o(nthreads=1, max_mem_size="2G"):
             jvm.wait(timeout=10)
         with contextlib.suppress(psutil.Error):
             jvm.kill()
+
+
+def first_and_warm(make, fit):
+    """Build a fresh model with ``make()`` and time ``fit(model)``, twice in this process.
+    Returns the second model and ``{"cold_s": first fit's seconds, "train_s": second's}``: the
+    first fit pays the one-time costs (kernels loading or compiling, a JVM's JIT), the second
+    is the steady state. Every system in a benchmark is timed this same way."""
+    seconds = []
+    for _ in range(2):
+        model = make()
+        start = time.perf_counter()
+        fit(model)
+        seconds.append(time.perf_counter() - start)
+    return model, {"cold_s": seconds[0], "train_s": seconds[1]}
 
 
 # ---------------------------------------------------------------- reporting

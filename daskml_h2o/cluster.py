@@ -170,9 +170,19 @@ def init(url=None, ip=None, port=None, name=None, https=None, insecure=None, use
             local = _start_local(nthreads, max_mem_size, min_mem_size, ice_root, processes, n_workers)
             client = distributed.Client(local, set_as_default=True)
             _session = _Session(client, local, owned_client=True)
+            _warm_numba(client)
     if verbose:
         _print_status(_session)
     return None
+
+
+def _warm_numba(client) -> None:
+    """numba's runtime built in the background on the driver and the embedded worker processes
+    (``_numba_warmup``); in-process workers share the driver's."""
+    from daskml_h2o import _numba_warmup
+    _numba_warmup.start()
+    if any(not addr.startswith("inproc://") for addr in client.scheduler_info().get("workers", {})):
+        client.run(_numba_warmup.start)
 
 
 def connect(server=None, url=None, ip=None, port=None, https=None, verify_ssl_certificates=None,

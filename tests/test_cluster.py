@@ -53,6 +53,30 @@ def test_init_processes_layout():
     h2o.init(nthreads=2, processes=True, verbose=False)
     workers = distributed.default_client().scheduler_info()["workers"]
     assert len(workers) == 2 and all(w["nthreads"] == 1 for w in workers.values())
+    # every worker process has built numba's runtime (the warm-up kernel ran there)
+    compiled = distributed.default_client().run(_warmup_compiled)
+    assert sorted(compiled) == sorted(workers) and all(compiled.values())
+
+
+def _warmup_compiled():
+    import threading
+    from daskml_h2o import _numba_warmup
+    for thread in threading.enumerate():
+        if thread.name == _numba_warmup.THREAD_NAME:
+            thread.join()
+    return len(_numba_warmup._increment.signatures) == 1
+
+
+def test_init_builds_numba_runtime_in_the_background(monkeypatch):
+    from daskml_h2o import _numba_warmup
+    started = []
+    real_start = _numba_warmup.start
+    monkeypatch.setattr(_numba_warmup, "start", lambda: started.append(1) or real_start())
+    h2o.init(nthreads=1, verbose=False)
+    assert started == [1]  # once, on the driver: the in-process worker shares its runtime
+    assert _warmup_compiled()
+    h2o.init(verbose=False)  # already running: nothing new starts
+    assert started == [1]
 
 
 def test_init_adopts_existing_client_and_shutdown_leaves_it_open():
