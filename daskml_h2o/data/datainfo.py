@@ -85,8 +85,9 @@ def _merge(*parts):
     return out
 
 
-def column_moments(chunks, layout, weighted=False) -> dict:
-    """One tree-reduced pass over raw chunks: per-column moments and per-level counts.
+def column_moments(chunks, layout, weighted=False, executor=None) -> dict:
+    """One tree-reduced pass over raw chunks (a ChunkSet, run by ``executor``: named tasks by
+    default): per-column moments and per-level counts.
 
     Returns {"sw", "mean", "sd", "min", "max", "na", "nonzero" (arrays over layout.columns),
     "levels" {enum column: counts per level + NA/unseen last}, "resp_mean", "resp_sd", "n"}.
@@ -94,8 +95,9 @@ def column_moments(chunks, layout, weighted=False) -> dict:
     """
     enum_cols = [j for j, c in enumerate(layout.columns) if layout.types[c] == "enum"]
     n_levels = [len(layout.domains[layout.columns[j]]) for j in enum_cols]
-    parts = parallel.map_chunks(_chunk_moments, chunks, args=(enum_cols, n_levels, weighted), name="dl-moments")
-    m = parallel.gather(parallel.tree_reduce(_merge, parts, name="dl-moments-merge"))
+    ex = executor or parallel.DaskExecutor()
+    parts = ex.map(_chunk_moments, chunks.futures, args=(enum_cols, n_levels, weighted), name="dl-moments")
+    m = ex.gather(ex.reduce(_merge, parts, name="dl-moments-merge"))
     cols = m["cols"]
     sw = cols[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):

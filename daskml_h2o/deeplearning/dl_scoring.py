@@ -38,19 +38,22 @@ def _scored_chunk(chunk, scorer, state):
     return _predict_chunk(chunk, scorer, state), chunk["y"], chunk["w"]
 
 
-def score_chunks(scorer, state, chunks, on, description):
-    """Metrics of the network `state` on persisted scoring chunks (dask reductions)."""
+def score_chunks(scorer, state, chunks, on, description, executor=None):
+    """Metrics of the network `state` on persisted scoring chunks (dask reductions), the chunks
+    held where ``executor`` runs its steps (named tasks by default)."""
+    ex = executor or parallel.DaskExecutor()
+    items = chunks.futures
     if chunks.total_rows <= _LOCAL_SCORING_ROWS:
-        parts = parallel.gather(parallel.map_chunks(_scored_chunk, chunks, args=(scorer, state),
-                                                    name="dl-score-local"))
+        parts = ex.gather(ex.map(_scored_chunk, items, args=(scorer, state), name="dl-score-local"))
         preds, y, w = (np.concatenate([p[k] for p in parts]) for k in range(3))
         with local_reductions():
             return _metrics(scorer, preds, y, w, on, description)
-    preds = parallel.map_chunks(_predict_chunk, chunks, args=(scorer, state), name="dl-score-predict")
-    w = parallel.as_dask_array(parallel.map_chunks(_column, chunks, args=("w",), name="dl-score-w"), chunks.nrows)
+    nrows = chunks.nrows
     ncols = None if scorer.kind in ("regression", "unsupervised") else len(scorer.response_domain)
-    y = parallel.as_dask_array(parallel.map_chunks(_column, chunks, args=("y",), name="dl-score-y"), chunks.nrows)
-    return _metrics(scorer, parallel.as_dask_array(preds, chunks.nrows, ncols), y, w, on, description)
+    preds = ex.as_array(ex.map(_predict_chunk, items, args=(scorer, state), name="dl-score-predict"), nrows, ncols)
+    w = ex.as_array(ex.map(_column, items, args=("w",), name="dl-score-w"), nrows)
+    y = ex.as_array(ex.map(_column, items, args=("y",), name="dl-score-y"), nrows)
+    return _metrics(scorer, preds, y, w, on, description)
 
 
 def _metrics(scorer, preds, y, w, on, description):
@@ -130,7 +133,7 @@ class ScoringSchedule:
         full = self.p["score_training_samples"] == 0 or n_train >= self.data.N
         desc = ("Metrics reported on full training frame" if full
                 else f"Metrics reported on temporary training frame with {n_train} samples")
-        train = score_chunks(self.scorer, state, self.data.scoring, "training_metrics", desc)
+        train = score_chunks(self.scorer, state, self.data.scoring, "training_metrics", desc, self.data.executor)
         self.est._metrics["train"] = train
         speed = state.samples / self.train_seconds if self.train_seconds > 0 else None
         row = {"timestamp": format_timestamp(), "duration": format_duration(time.monotonic() - self.started),
@@ -142,7 +145,8 @@ class ScoringSchedule:
             nv = self.data.valid.total_rows
             valid = score_chunks(self.scorer, state, self.data.valid, "validation_metrics",
                                  f"Metrics reported on {'temporary' if self.p['score_validation_samples'] else 'full'}"
-                                 f" validation frame{f' with {nv} samples' if self.p['score_validation_samples'] else ''}")
+                                 f" validation frame{f' with {nv} samples' if self.p['score_validation_samples'] else ''}",
+                                 self.data.executor)
             self.est._metrics["valid"] = valid
             row.update(metric_columns(valid, "deeplearning", self.kind, "validation"))
             watched = valid

@@ -219,12 +219,12 @@ def stratified_rates(counts, target) -> np.ndarray:
     return rates
 
 
-def _validation_rate(p, vraw, kind, nclasses):
+def _validation_rate(p, ex, vraw, kind, nclasses):
     rate = _sample_rate(p["score_validation_samples"], vraw.total_rows)
     if rate >= 1.0 or mangle(p["score_validation_sampling"]) != "stratified" or kind not in ("binomial",
                                                                                              "multinomial"):
         return rate
-    parts = parallel.gather(parallel.map_chunks(_class_counts, vraw, args=(nclasses,), name="dl-valid-classes"))
+    parts = ex.gather(ex.map(_class_counts, vraw.futures, args=(nclasses,), name="dl-valid-classes"))
     return stratified_rates(np.sum(parts, axis=0), p["score_validation_samples"])
 
 
@@ -233,16 +233,18 @@ def _chunk_n(chunk):
 
 
 class DLData:
-    """Persisted training chunks and what the loop needs to know about them."""
+    """Persisted training chunks, what the loop needs to know about them, and the executor
+    that holds them (the chunks are values in this process under a LocalExecutor)."""
 
-    def __init__(self, layout, dinfo, chunks, stats, N, scoring, valid):
+    def __init__(self, layout, dinfo, chunks, stats, N, scoring, valid, executor):
         self.layout, self.dinfo, self.chunks, self.stats = layout, dinfo, chunks, stats
-        self.N, self.scoring, self.valid = N, scoring, valid
+        self.N, self.scoring, self.valid, self.executor = N, scoring, valid, executor
 
     def release(self):
         for cs in (self.chunks, self.scoring, self.valid):
             if cs is not None:
                 cs.release()
+        self.executor.close()
 
 
 def _sample_rate(wanted, total):
@@ -263,11 +265,27 @@ def load_balanced(frame, p):
     return H2OFrame._from_dask(frame._ddf.repartition(npartitions=workers), frame._types)
 
 
+def _executor():
+    """In-process steps when the whole cluster is one worker inside this process (as GBM: no
+    scheduler round trip per step); named tasks on the workers otherwise."""
+    threads = parallel.in_process_threads()
+    return parallel.LocalExecutor(threads) if threads is not None else parallel.DaskExecutor()
+
+
 def prepare_data(p, spec) -> DLData:
     layout = layout_of(spec)
-    raw = persist_training_chunks(load_balanced(spec.frame, p), layout, name="dl-data")
+    ex = _executor()
+    try:
+        return _prepare(p, spec, layout, ex)
+    except BaseException:
+        ex.close()
+        raise
+
+
+def _prepare(p, spec, layout, ex) -> DLData:
+    raw = persist_training_chunks(load_balanced(spec.frame, p), layout, name="dl-data", executor=ex)
     weighted = spec.weights_column is not None and spec.offset_column is None
-    stats = column_moments(raw, layout, weighted=weighted)
+    stats = column_moments(raw, layout, weighted=weighted, executor=ex)
     drop = constant_columns(layout, stats) if p["ignore_const_cols"] else \
         [c for j, c in enumerate(layout.columns) if stats["na"][j] == stats["n"]]
     if len(drop) == len(layout.columns):
@@ -289,33 +307,36 @@ def prepare_data(p, spec) -> DLData:
     skip = mangle(p["missing_values_handling"]) == "skip"
     starts = row_starts(raw)
     keep_cols = np.array([layout.columns.index(c) for c in dinfo.columns], np.int64)
-    futures = parallel.map_chunks(_prepare_chunk, raw, starts,
-                                  args=(dinfo, keep_cols, spec.kind, skip, factors, int(p["seed"]),
-                                        spec.weights_column is not None), name="dl-expand")
-    counts = parallel.gather(parallel.map_chunks(_chunk_n, futures, name="dl-rows"))
-    chunks = parallel.ChunkSet(futures, [int(c) for c in counts])
+    chunks = _counted(ex, ex.map(_prepare_chunk, raw.futures, starts,
+                                 args=(dinfo, keep_cols, spec.kind, skip, factors, int(p["seed"]),
+                                       spec.weights_column is not None), name="dl-expand"), "dl-rows")
     N = chunks.total_rows
     if N == 0:
         raise ValueError("No rows left in the dataset after filtering out rows with missing values. Ignore "
                          "columns with many NAs or set missing_values_handling to 'MeanImputation'.")
     rate = _sample_rate(p["score_training_samples"], raw.total_rows)
-    scoring = _scoring_set(raw, starts, dinfo, keep_cols, rate, int(p["seed"]), "dl-score-train")
+    scoring = _scoring_set(ex, raw, starts, dinfo, keep_cols, rate, int(p["seed"]), "dl-score-train")
     valid = None
     if spec.validation_frame is not None:
-        vraw = persist_training_chunks(spec.validation_frame, layout, name="dl-valid")
-        vrate = _validation_rate(p, vraw, spec.kind, spec.nclasses)
-        valid = _scoring_set(vraw, row_starts(vraw), dinfo, keep_cols, vrate, int(p["seed"]) + 1, "dl-score-valid")
+        vraw = persist_training_chunks(spec.validation_frame, layout, name="dl-valid", executor=ex)
+        vrate = _validation_rate(p, ex, vraw, spec.kind, spec.nclasses)
+        valid = _scoring_set(ex, vraw, row_starts(vraw), dinfo, keep_cols, vrate, int(p["seed"]) + 1,
+                             "dl-score-valid")
         vraw.release()
     if factors is not None:
         stats["balance_factors"] = factors
     raw.release()
-    return DLData(layout, dinfo, chunks, stats, N, scoring, valid)
+    return DLData(layout, dinfo, chunks, stats, N, scoring, valid, ex)
 
 
-def _scoring_set(raw, starts, dinfo, keep_cols, rate, seed, name):
-    futures = parallel.map_chunks(_scoring_chunk, raw, starts, args=(dinfo, keep_cols, rate, seed), name=name)
-    counts = parallel.gather(parallel.map_chunks(_chunk_n, futures, name=name + "-rows"))
-    return parallel.ChunkSet(futures, [int(c) for c in counts])
+def _counted(ex, items, name) -> parallel.ChunkSet:
+    counts = ex.gather(ex.map(_chunk_n, items, name=name))
+    return parallel.ChunkSet(items, [int(c) for c in counts])
+
+
+def _scoring_set(ex, raw, starts, dinfo, keep_cols, rate, seed, name):
+    return _counted(ex, ex.map(_scoring_chunk, raw.futures, starts, args=(dinfo, keep_cols, rate, seed), name=name),
+                    name + "-rows")
 
 
 # ------------------------------------------------------------------ network
@@ -486,6 +507,8 @@ class Iterations:
     def run(self, state, iteration, tspi):
         """One iteration: returns (new state, rows processed, compute seconds, number of copies
         averaged)."""
+        if self.data.executor.local:
+            return self._run_in_process(state, iteration, tspi)
         last = None
         for attempt in range(3):
             try:
@@ -515,12 +538,7 @@ class Iterations:
         if state is not self.last:
             self.shared_copies = {}
         arg = None
-        params = self.params
-        # H2O shuffles on its own when every iteration is one full pass over one chunk (or over
-        # every replica), since rows would otherwise come in the same order each time
-        if not params.shuffle_training_data and ((tspi == N and len(nrows) == 1) or
-                                                 (self.replicated and tspi == P * N)):
-            params = dataclasses.replace(params, shuffle_training_data=True)
+        params = self._params_for(tspi, P)
         tasks = []
         for g, (worker, idx, threads) in enumerate(groups):
             base_seed = self.p["seed"] + (7_777_777 * g if self.replicated else 0)
@@ -554,6 +572,28 @@ class Iterations:
         new.samples = state.samples + n
         self.last = new
         return new, n, secs, self.nodes
+
+    def _params_for(self, tspi, P):
+        # H2O shuffles on its own when every iteration is one full pass over one chunk (or over
+        # every replica), since rows would otherwise come in the same order each time
+        params, N = self.params, self.data.N
+        if not params.shuffle_training_data and ((tspi == N and len(self.data.chunks) == 1) or
+                                                 (self.replicated and tspi == P * N)):
+            params = dataclasses.replace(params, shuffle_training_data=True)
+        return params
+
+    def _run_in_process(self, state, iteration, tspi):
+        """The iteration of ``_run_once`` on the one in-process worker: its train task called
+        directly on the chunks this process holds (no scheduler round trip)."""
+        data = self.data
+        share = tspi / data.N
+        threads = 1 if self.p["reproducible"] else data.executor.n_threads
+        new, n, secs = _train_task(state, data.chunks.futures, [share * r for r in data.chunks.nrows],
+                                   [_chunk_seed(self.p["seed"], i) for i in range(len(data.chunks))], iteration,
+                                   self._params_for(tspi, 1), threads)
+        new.samples = state.samples + n
+        self.nodes, self.last = 1, new
+        return new, n, secs, 1
 
     def _submit(self, iteration, fn, *args, worker=None, tag=""):
         """One named task of the iteration, preferably on ``worker``."""

@@ -13,6 +13,7 @@ import dask
 import numpy as np
 import pandas as pd
 
+from daskml_h2o import parallel
 from daskml_h2o.models.base import H2OValueError, TrainingSpec
 
 __all__ = ["resolve_training", "column_name", "response_summary", "code_counts"]
@@ -58,12 +59,27 @@ def code_counts(codes, n_levels: int) -> np.ndarray:
 
 def response_summary(frame, y: str) -> dict:
     """One pass over the response: non-NA count, and class counts (enum) or min/max (numeric)."""
+    parts = parallel.local_partitions(frame._ddf)
+    if parts is not None:
+        return _summary_here([p[y] for p in parts], frame._ddf[y], frame._types[y])
     series = frame._ddf[y]
     if frame._types[y] == "enum":
         class_counts = code_counts(series.cat.codes, len(series.cat.categories))
         return {"n": int(class_counts.sum()), "class_counts": class_counts}
     n, lo, hi = dask.compute(series.count(), series.min(), series.max())
     return {"n": int(n), "min": float(lo), "max": float(hi)}
+
+
+def _summary_here(parts: list, series, kind: str) -> dict:
+    """response_summary of a response whose partitions are held here (pandas)."""
+    if kind == "enum":
+        n_levels = len(series.cat.categories)
+        counts = np.zeros(n_levels, np.int64)
+        for part in parts:
+            counts += _partition_counts(part.cat.codes, n_levels)[0]
+        return {"n": int(counts.sum()), "class_counts": counts}
+    whole = pd.concat(parts) if parts else series._meta
+    return {"n": int(whole.count()), "min": float(whole.min()), "max": float(whole.max())}
 
 
 def resolve_training(est, x=None, y=None, training_frame=None, offset_column=None, fold_column=None,
