@@ -106,8 +106,10 @@ def run_daskml_h2o(dataset, cores, processes=False):
     for df in (train, test):
         df[TARGET] = pd.Categorical(df[TARGET].astype(str), categories=["0", "1"])
     nparts = max(cores, len(train) // 500_000)
-    fr_train = h2o.H2OFrame(dd.from_pandas(train, npartitions=nparts).persist())
-    fr_test = h2o.H2OFrame(dd.from_pandas(test, npartitions=nparts).persist())
+    fr_train = h2o.H2OFrame(dd.from_pandas(train, npartitions=nparts))
+    fr_test = h2o.H2OFrame(dd.from_pandas(test, npartitions=nparts))
+    for fr in (fr_train, fr_test):  # in the frame's storage form, held by the workers (as H2O's parsed frame)
+        fr._ddf = fr._ddf.persist()
     model, timings = _common.first_and_warm(lambda: H2OGradientBoostingEstimator(**PARAMS, seed=42),
                                lambda m: m.train(x=features, y=TARGET, training_frame=fr_train))
     p1 = model.predict(fr_test).as_data_frame()["p1"].to_numpy()

@@ -136,10 +136,12 @@ def _merge_stats(*parts) -> dict:
     return out
 
 
-def column_stats(chunks: parallel.ChunkSet) -> dict:
-    """Per column min, max, NA count and whether all values are whole numbers; total weight."""
-    parts = parallel.map_chunks(_chunk_stats, chunks, name="column-stats")
-    return parallel.gather(parallel.tree_reduce(_merge_stats, parts, name="column-stats-merge"))
+def column_stats(chunks: parallel.ChunkSet, executor=None) -> dict:
+    """Per column min, max, NA count and whether all values are whole numbers; total weight.
+    ``executor`` runs the steps where the chunks are held (named tasks by default)."""
+    ex = executor or parallel.DaskExecutor()
+    parts = ex.map(_chunk_stats, chunks.futures, name="column-stats")
+    return ex.gather(ex.reduce(_merge_stats, parts, name="column-stats-merge"))
 
 
 @njit(nogil=True, cache=True)
@@ -159,12 +161,12 @@ def _chunk_sample(chunk, row_start, seed, rate):
     return X, chunk["w"][keep]
 
 
-def sample_rows(chunks: parallel.ChunkSet, max_rows: int, seed: int):
+def sample_rows(chunks: parallel.ChunkSet, max_rows: int, seed: int, executor=None):
     """A sample of about ``max_rows`` rows chosen per global row index (the same rows for any
     partitioning), for bin edges."""
+    ex = executor or parallel.DaskExecutor()
     rate = min(1.0, max_rows / max(1, chunks.total_rows))
-    parts = parallel.map_chunks(_chunk_sample, chunks, row_starts(chunks), args=(seed, rate), name="bin-sample")
-    pieces = parallel.gather(parts)
+    pieces = ex.gather(ex.map(_chunk_sample, chunks.futures, row_starts(chunks), args=(seed, rate), name="bin-sample"))
     X = np.concatenate([p[0] for p in pieces], out=np.empty((sum(len(p[0]) for p in pieces),
                                                              pieces[0][0].shape[1]), order="F")) \
         if pieces else np.empty((0, 0))
