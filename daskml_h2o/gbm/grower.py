@@ -232,12 +232,18 @@ class TreeBuilder:
     def _sample_columns(self, nonempty, na_w, has):
         """(slots, F) features each open node may split on, from its count of non-empty
         non-NA bins and its NA weight per feature."""
-        p, nf = self.params, self.spec.n_features
-        mtry = max(1, math.floor(p.col_sample_rate * p.col_sample_rate_per_tree * nf))
         # splittable: >= 2 non-empty bins, or at the root one bin plus NAs (NA is a value)
         root = np.array([self.nodes[nd]["depth"] == 0 for nd in self.open])[:, None]
         ok = (nonempty >= 2) | (root & (nonempty == 1) & (na_w > 0))
         ok &= has & self.tree_cols[None, :]
+        return self._subsample_columns(ok)
+
+    def _subsample_columns(self, ok):
+        """Column sampling per open node (in place on the splittable mask ``ok``)."""
+        p, nf = self.params, self.spec.n_features
+        mtry = max(1, math.floor(p.col_sample_rate * p.col_sample_rate_per_tree * nf))
+        if mtry >= nf and p.col_sample_rate_change_per_level >= 1.0:
+            return ok  # every node may keep all its columns: no draw at any depth
         for s, nd in enumerate(self.open):
             depth = self.nodes[nd]["depth"]
             k = min(nf, max(1, math.floor(mtry * p.col_sample_rate_change_per_level ** depth)))
