@@ -15,7 +15,7 @@ from numba import njit
 
 from .grower import LevelPlan, TreeBuilder
 from .histogram import combine_node_sums, ragged_offsets
-from .splitting import ST_W_LEFT, ST_W_RIGHT, find_splits_ragged
+from .splitting import ST_W_LEFT, ST_W_RIGHT, find_splits_open
 from .tree import tree_arrays
 
 __all__ = ["GlobalTreeBuilder", "subtract_histograms", "open_level"]
@@ -43,53 +43,57 @@ def subtract_histograms(parent, child):
 
 
 @njit(nogil=True, cache=True)
-def open_level(hist, prev_raw, built_slot, parent_row, sibling_slot, offsets, tree_cols, root):
-    """The driver's whole per-level histogram step in one pass (one call instead of a
-    dozen small numpy ones per level).
+def _parent_row(prev_hist, prev_derived, prev_where, p):
+    return prev_hist[prev_where[p]] if prev_where[p] >= 0 else prev_derived[-1 - prev_where[p]]
 
-    Open node i reads hist[built_slot[i]] when the chunks built it, else it is
-    prev_raw[parent_row[i]] − hist[sibling_slot[i]] (``subtract_histograms``). Returns
-    raw (float64 sums, what the next level subtracts from), rounded (``round_histograms``:
-    Σw·z and Σw·z² through float32) and the (n_open, F) mask of splittable features:
-    >= 2 non-empty non-NA bins, or at the root one plus NA weight, and in ``tree_cols``.
+
+@njit(nogil=True, cache=True)
+def open_level(hist, prev_hist, prev_derived, prev_where, where, parent_row, sibling_slot, offsets,
+               tree_cols, root):
+    """The driver's per-level histogram step in one pass, without copying the built ones.
+
+    Open node i is hist[where[i]] when the chunks built it (where[i] >= 0); else it is
+    derived row -1 - where[i]: its parent's histogram (previous level's open node
+    parent_row[i], found the same way in prev_hist/prev_derived/prev_where) minus its
+    sibling hist[sibling_slot[i]] (``subtract_histograms``). Returns the (n_derived, B, 3)
+    derived histograms and the (n_open, F) mask of splittable features: >= 2 non-empty
+    non-NA bins, or at the root one plus NA weight, and in ``tree_cols``.
     """
-    n_open = built_slot.shape[0]
+    n_open = where.shape[0]
     nb = hist.shape[1]
     nf = offsets.shape[0] - 1
-    raw = np.empty((n_open, nb, 3))
-    rounded = np.empty((n_open, nb, 3))
+    n_der = 0
+    for i in range(n_open):
+        n_der += where[i] < 0
+    derived = np.empty((n_der, nb, 3))
     ok = np.zeros((n_open, nf), dtype=np.bool_)
     for i in range(n_open):
-        s = built_slot[i]
-        if s >= 0:
-            raw[i] = hist[s]
+        if where[i] >= 0:
+            h = hist[where[i]]
         else:
-            p = parent_row[i]
+            h = derived[-1 - where[i]]
+            parent = _parent_row(prev_hist, prev_derived, prev_where, parent_row[i])
             c = sibling_slot[i]
             for k in range(nb):
-                w = prev_raw[p, k, 0] - hist[c, k, 0]
-                if w <= EMPTY_SHARE * prev_raw[p, k, 0]:
-                    raw[i, k, 0] = 0.0
-                    raw[i, k, 1] = 0.0
-                    raw[i, k, 2] = 0.0
+                w = parent[k, 0] - hist[c, k, 0]
+                if w <= EMPTY_SHARE * parent[k, 0]:
+                    h[k, 0] = 0.0
+                    h[k, 1] = 0.0
+                    h[k, 2] = 0.0
                 else:
-                    raw[i, k, 0] = w
-                    raw[i, k, 1] = prev_raw[p, k, 1] - hist[c, k, 1]
-                    raw[i, k, 2] = prev_raw[p, k, 2] - hist[c, k, 2]
-        for k in range(nb):
-            rounded[i, k, 0] = raw[i, k, 0]
-            rounded[i, k, 1] = np.float64(np.float32(raw[i, k, 1]))
-            rounded[i, k, 2] = np.float64(np.float32(raw[i, k, 2]))
+                    h[k, 0] = w
+                    h[k, 1] = parent[k, 1] - hist[c, k, 1]
+                    h[k, 2] = parent[k, 2] - hist[c, k, 2]
         for j in range(nf):
             if not tree_cols[j]:
                 continue
             na = offsets[j + 1] - 1
             count = 0
             for k in range(offsets[j], na):
-                if raw[i, k, 0] > 0:
+                if h[k, 0] > 0:
                     count += 1
-            ok[i, j] = count >= 2 or (root and count == 1 and raw[i, na, 0] > 0)
-    return raw, rounded, ok
+            ok[i, j] = count >= 2 or (root and count == 1 and h[na, 0] > 0)
+    return derived, ok
 
 
 class GlobalTreeBuilder(TreeBuilder):
@@ -101,9 +105,12 @@ class GlobalTreeBuilder(TreeBuilder):
         self.offsets = ragged_offsets(spec.n_bins)
         self.subtract = subtract
         self.built = [0]        # nodes the chunks histogram next, in slot order
-        self.derived = {}       # open node -> (parent's row in prev_raw, sibling's slot)
-        self.prev_raw = np.zeros((0, self.offsets[-1], 3))  # previous level's open nodes, float64
-        # per open node: its slot in the chunks' histograms (-1: derived), else parent row, sibling slot
+        self.derived = {}       # open node -> (parent's previous open index, sibling's slot)
+        # the previous level's summed histograms: the chunks' (built) and the derived ones, and
+        # per open node where its histogram is (open_level's ``where``)
+        empty = np.zeros((0, self.offsets[-1], 3))
+        self.prev = (empty, empty, np.zeros(0, np.int64))
+        # per open node: where its histogram will be, its parent's row, its sibling's slot
         self.sources = (np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
 
     def plan(self, first=False):
@@ -114,22 +121,28 @@ class GlobalTreeBuilder(TreeBuilder):
 
     def _open_level(self, hist):
         root = self.nodes[self.open[0]]["depth"] == 0
-        return open_level(hist, self.prev_raw, *self.sources, self.offsets, self.tree_cols, root)
+        derived, ok = open_level(hist, *self.prev, *self.sources, self.offsets, self.tree_cols,
+                                 root)
+        return derived, ok
 
     def _open_histograms(self, hist):
         """Summed float64 histograms of the open nodes (self.open order)."""
-        return self._open_level(hist)[0]
+        derived, _ = self._open_level(hist)
+        where = self.sources[0]
+        return np.stack([hist[i] if i >= 0 else derived[-1 - i] for i in where])
 
     def decide(self, hist, node_sums):
         """Add the pass's node sums; split the open nodes; return the next plan or None."""
         self.sums = combine_node_sums(self.sums, node_sums)
         if self.final_pass or not self.open:
             return None
-        raw, hist, ok = self._open_level(hist)
+        derived, ok = self._open_level(hist)
         masks = self._subsample_columns(ok)
         p = self.params
-        feature, bins, nasplit, is_bits, stats, bitsets = find_splits_ragged(
-            hist, self.offsets, self.spec.cat_direct, masks, p.min_rows, p.min_split_improvement)
+        where = self.sources[0]
+        feature, bins, nasplit, is_bits, stats, bitsets = find_splits_open(
+            hist, derived, where, self.offsets, self.spec.cat_direct, masks, p.min_rows,
+            p.min_split_improvement)
         new_open = []
         split = np.flatnonzero(feature >= 0)
         if not len(split):
@@ -137,12 +150,12 @@ class GlobalTreeBuilder(TreeBuilder):
         for s in split.tolist():
             self._split(self.open[s], s, feature[s], bins[s], nasplit[s], is_bits[s], stats[s],
                         bitsets[s], new_open)
-        self._schedule(split, stats, new_open, raw)
+        self._schedule(split, stats, new_open, (hist, derived, where))
         self.open = new_open
         self.final_pass = not new_open
         return self.plan()
 
-    def _schedule(self, split, stats, new_open, raw):
+    def _schedule(self, split, stats, new_open, level):
         """Choose the nodes the chunks build next and how the others are derived."""
         is_open = set(new_open)
         built, derived = [], {}
@@ -164,11 +177,15 @@ class GlobalTreeBuilder(TreeBuilder):
         self.built, self.derived = built, derived
         slot = {nd: i for i, nd in enumerate(built)}
         n = len(new_open)
-        sources = (np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
+        where, parent_row, sibling_slot = np.zeros(n, np.int64), np.zeros(n, np.int64), \
+            np.zeros(n, np.int64)
+        n_der = 0
         for i, nd in enumerate(new_open):
             if nd in slot:
-                sources[0][i] = slot[nd]
+                where[i] = slot[nd]
             else:
-                sources[1][i], sources[2][i] = derived[nd]
-        self.sources = sources
-        self.prev_raw = raw
+                n_der += 1
+                where[i] = -n_der
+                parent_row[i], sibling_slot[i] = derived[nd]
+        self.sources = (where, parent_row, sibling_slot)
+        self.prev = level

@@ -173,13 +173,15 @@ class TreeBuilder:
     def to_tree(self, values=None):
         """The tree so far as a record array (leaf values from ``values`` by position)."""
         nodes = np.zeros(len(self.nodes), dtype=NODE_DTYPE)
+        # one column at a time: a list per field converts in one call (per-element writes
+        # into a record array cost a numpy scalar conversion each)
+        for key in ("kind", "feature", "bin", "threshold", "na_left", "left", "right",
+                    "n_levels", "gain", "depth"):
+            nodes[key] = [nd[key] for nd in self.nodes]
+        nodes["node_id"] = [nd["h2o_id"] for nd in self.nodes]
         bits = []
         pos = 0
         for i, nd in enumerate(self.nodes):
-            for key in ("kind", "feature", "bin", "threshold", "na_left", "left", "right",
-                        "n_levels", "gain", "depth"):
-                nodes[key][i] = nd[key]
-            nodes["node_id"][i] = nd["h2o_id"]
             if nd["bitset"] is not None:
                 nodes["bitset_start"][i] = pos
                 nodes["bitset_len"][i] = len(nd["bitset"])
