@@ -16,7 +16,6 @@ from numba import njit
 from .grower import LevelPlan, TreeBuilder
 from .histogram import combine_node_sums, ragged_offsets
 from .splitting import ST_W_LEFT, ST_W_RIGHT, find_splits_open
-from .tree import tree_arrays
 
 __all__ = ["GlobalTreeBuilder", "subtract_histograms", "open_level"]
 
@@ -75,23 +74,22 @@ def open_level(hist, prev_hist, prev_derived, prev_where, where, parent_row, sib
             parent = _parent_row(prev_hist, prev_derived, prev_where, parent_row[i])
             c = sibling_slot[i]
             for k in range(nb):
+                # selects rather than a branch: whether a bin empties is data, not predictable
                 w = parent[k, 0] - hist[c, k, 0]
-                if w <= EMPTY_SHARE * parent[k, 0]:
-                    h[k, 0] = 0.0
-                    h[k, 1] = 0.0
-                    h[k, 2] = 0.0
-                else:
-                    h[k, 0] = w
-                    h[k, 1] = parent[k, 1] - hist[c, k, 1]
-                    h[k, 2] = parent[k, 2] - hist[c, k, 2]
+                keep = not w <= EMPTY_SHARE * parent[k, 0]
+                h[k, 0] = w if keep else 0.0
+                h[k, 1] = parent[k, 1] - hist[c, k, 1] if keep else 0.0
+                h[k, 2] = parent[k, 2] - hist[c, k, 2] if keep else 0.0
         for j in range(nf):
             if not tree_cols[j]:
                 continue
             na = offsets[j + 1] - 1
+            # only "none, one, or at least two" non-empty bins matters
             count = 0
             for k in range(offsets[j], na):
-                if h[k, 0] > 0:
-                    count += 1
+                count += h[k, 0] > 0
+                if count >= 2:
+                    break
             ok[i, j] = count >= 2 or (root and count == 1 and h[na, 0] > 0)
     return derived, ok
 
@@ -116,8 +114,8 @@ class GlobalTreeBuilder(TreeBuilder):
     def plan(self, first=False):
         slot_of_node = np.full(len(self.nodes), -1, dtype=np.int32)
         slot_of_node[self.built] = np.arange(len(self.built), dtype=np.int32)
-        return LevelPlan(tree_arrays(self.to_tree()), slot_of_node, len(self.built),
-                         len(self.nodes), first, offsets=self.offsets)
+        return LevelPlan(self.route_arrays(), slot_of_node, len(self.built), len(self.nodes),
+                         first, offsets=self.offsets)
 
     def _open_level(self, hist):
         root = self.nodes[self.open[0]]["depth"] == 0

@@ -25,7 +25,7 @@ from .histogram import (SUM_DEN, SUM_FMAX, SUM_FMIN, SUM_NUM, SUM_W, SUM_WZ,
 from .splitting import (NA_ALONE_LEFT, NA_ALONE_RIGHT, NA_LEFT, NA_NONE, NA_VS_REST,
                         ST_SE_BEFORE, ST_SE_LEFT, ST_SE_RIGHT, ST_W_LEFT, ST_W_RIGHT, find_splits,
                         round_histograms)
-from .tree import BITSET, LEAF, NA_VS_REST as K_NA_VS_REST, NODE_DTYPE, RANGE, Tree, tree_arrays
+from .tree import BITSET, LEAF, NA_VS_REST as K_NA_VS_REST, NODE_DTYPE, RANGE, Tree
 
 # offsets: the ragged histogram layout of global bins (histogram.ragged_offsets), None = dense
 LevelPlan = namedtuple("LevelPlan", ["route", "slot_of_node", "n_slots", "n_nodes", "first",
@@ -198,13 +198,35 @@ class TreeBuilder:
         bitsets = np.concatenate(bits).astype(np.uint8) if bits else np.zeros(0, np.uint8)
         return Tree(nodes, bitsets)
 
+    def route_arrays(self):
+        """``tree.tree_arrays(self.to_tree())`` straight from the nodes: what a level's plan
+        routes rows with, without building the record array every level."""
+        nodes = self.nodes
+        bits = [nd["bitset"] for nd in nodes if nd["bitset"] is not None]
+        has = np.array([nd["bitset"] is not None for nd in nodes])
+        bs_len = np.array([0 if nd["bitset"] is None else len(nd["bitset"]) for nd in nodes],
+                          dtype=np.int32)
+        # a bitset starts where the ones before it end; nodes without one keep 0
+        bs_start = np.where(has, np.cumsum(bs_len) - bs_len, 0).astype(np.int32)
+        bitsets = np.concatenate(bits).astype(np.uint8) if bits else np.zeros(1, np.uint8)
+        return (np.array([nd["feature"] for nd in nodes], np.int32),
+                np.array([nd["kind"] for nd in nodes], np.uint8),
+                np.array([nd["bin"] for nd in nodes], np.int32),
+                np.array([nd["threshold"] for nd in nodes], np.float64),
+                np.array([nd["na_left"] for nd in nodes], np.uint8),
+                np.array([nd["left"] for nd in nodes], np.int32),
+                np.array([nd["right"] for nd in nodes], np.int32),
+                bs_start, bs_len,
+                np.array([nd["n_levels"] for nd in nodes], np.int32),
+                bitsets)
+
     def plan(self, first=False):
         """What every chunk needs for the next pass."""
         slot_of_node = np.full(len(self.nodes), -1, dtype=np.int32)
         for s, nd in enumerate(self.open):
             slot_of_node[nd] = s
-        return LevelPlan(tree_arrays(self.to_tree()), slot_of_node, len(self.open),
-                         len(self.nodes), first)
+        return LevelPlan(self.route_arrays(), slot_of_node, len(self.open), len(self.nodes),
+                         first)
 
     # -- layout hooks (global bins); AdaptiveTreeBuilder overrides them
 
