@@ -49,6 +49,12 @@ def _sorted_order(w, wy, reorder):
 
 
 @njit(nogil=True, cache=True)
+def _r32(x):
+    # a float64 sum read through float32 (H2O's reduce precision)
+    return np.float64(np.float32(x))
+
+
+@njit(nogil=True, cache=True)
 def _ulp_equal(a, b):
     fa = np.float32(a)
     fb = np.float32(b)
@@ -67,24 +73,24 @@ def scan_feature(w, wy, wyy, wna, wyna, wyyna, min_rows, msi):
     src[:, 0], src[:, 1], src[:, 2] = w, wy, wyy
     stats = np.zeros(N_STATS)
     found, best_bin, nasplit = _scan(src, 0, nb, wna, wyna, wyyna, min_rows, msi,
-                                     np.empty((6, nb + 1)), stats)
+                                     np.empty((6, nb + 1)), stats, False)
     return found, best_bin, nasplit, stats
 
 
 @njit(nogil=True, cache=True)
-def _scan(src, start, nb, wna, wyna, wyyna, min_rows, msi, work, stats):
+def _scan(src, start, nb, wna, wyna, wyyna, min_rows, msi, work, stats, rnd):
     # scan_feature over the bins src[start:start + nb] (columns w, w·y, w·y²). work is (6, >= nb + 1)
     # scratch for the prefix (rows 0-2) and suffix (rows 3-5) sums, so the search
     # allocates nothing per feature; the sums run in registers (same order of additions).
-    # stats is written only when a split is found.
+    # stats is written only when a split is found. rnd: read w·y, w·y² through float32.
     a0 = a1 = a2 = 0.0
     for b in range(nb):
         work[0, b] = a0
         work[1, b] = a1
         work[2, b] = a2
         a0 += src[start + b, 0]
-        a1 += src[start + b, 1]
-        a2 += src[start + b, 2]
+        a1 += _r32(src[start + b, 1]) if rnd else src[start + b, 1]
+        a2 += _r32(src[start + b, 2]) if rnd else src[start + b, 2]
     work[0, nb] = a0
     work[1, nb] = a1
     work[2, nb] = a2
@@ -95,8 +101,8 @@ def _scan(src, start, nb, wna, wyna, wyyna, min_rows, msi, work, stats):
     work[5, nb] = 0.0
     for b in range(nb - 1, -1, -1):
         c0 += src[start + b, 0]
-        c1 += src[start + b, 1]
-        c2 += src[start + b, 2]
+        c1 += _r32(src[start + b, 1]) if rnd else src[start + b, 1]
+        c2 += _r32(src[start + b, 2]) if rnd else src[start + b, 2]
         work[3, b] = c0
         work[4, b] = c1
         work[5, b] = c2
@@ -190,10 +196,11 @@ def _level_bitset(w, order, best_bin, n_levels, out):
 
 
 @njit(nogil=True, cache=True)
-def _split_numeric(h, start, nb, na_slot, min_rows, msi, work, stats):
+def _split_numeric(h, start, nb, na_slot, min_rows, msi, work, stats, rnd):
     # h[start:start + nb] are the bins, h[na_slot] the NA bin (rows of one node's histogram)
-    return _scan(h, start, nb, h[na_slot, 0], h[na_slot, 1], h[na_slot, 2], min_rows, msi, work,
-                 stats)
+    wyna = _r32(h[na_slot, 1]) if rnd else h[na_slot, 1]
+    wyyna = _r32(h[na_slot, 2]) if rnd else h[na_slot, 2]
+    return _scan(h, start, nb, h[na_slot, 0], wyna, wyyna, min_rows, msi, work, stats, rnd)
 
 
 @njit(nogil=True, cache=True)
@@ -212,7 +219,7 @@ def _split_categorical(h, start, nb, na_slot, min_rows, msi, bits, work, srt, st
         lvl = order[p]
         k = na_slot if lvl == nb else start + lvl
         srt[p, 0], srt[p, 1], srt[p, 2] = h[k, 0], h[k, 1], h[k, 2]
-    found, b, nas = _scan(srt, 0, nb + 1, 0.0, 0.0, 0.0, min_rows, msi, work, stats)
+    found, b, nas = _scan(srt, 0, nb + 1, 0.0, 0.0, 0.0, min_rows, msi, work, stats, False)
     if not found:
         return False, 0, NA_NONE, False
     ones = _level_bitset(w, order, b, nb, bits)
@@ -239,7 +246,7 @@ def _split_feature(h, start, nb, na_slot, cat, min_rows, msi, bits, work, srt, s
     if cat:
         bits[:] = 0
         return _split_categorical(h, start, nb, na_slot, min_rows, msi, bits, work, srt, stats)
-    found, b, nas = _split_numeric(h, start, nb, na_slot, min_rows, msi, work, stats)
+    found, b, nas = _split_numeric(h, start, nb, na_slot, min_rows, msi, work, stats, False)
     return found, b, nas, False
 
 
@@ -349,12 +356,18 @@ def find_splits_open(hist, derived, where, offsets, cat_direct, feat_mask, min_r
             nb = offsets[j + 1] - offsets[j] - 1
             # H2O's reduce precision: Σw·z and Σw·z² of the summed histograms go through
             # float32 before the search (idempotent on sums already rounded)
-            for k in range(nb + 1):
-                lv[k, 0] = hs[offsets[j] + k, 0]
-                lv[k, 1] = np.float64(np.float32(hs[offsets[j] + k, 1]))
-                lv[k, 2] = np.float64(np.float32(hs[offsets[j] + k, 2]))
-            found, b, nas, bits = _split_feature(lv, 0, nb, nb, cat_direct[j], min_rows, msi,
-                                                 tmp, work, srt, st)
+            if cat_direct[j]:
+                for k in range(nb + 1):
+                    lv[k, 0] = hs[offsets[j] + k, 0]
+                    lv[k, 1] = _r32(hs[offsets[j] + k, 1])
+                    lv[k, 2] = _r32(hs[offsets[j] + k, 2])
+                tmp[:] = 0
+                found, b, nas, bits = _split_categorical(lv, 0, nb, nb, min_rows, msi, tmp, work,
+                                                         srt, st)
+            else:
+                found, b, nas = _split_numeric(hs, offsets[j], nb, offsets[j] + nb, min_rows, msi,
+                                               work, st, True)
+                bits = False
             if not found:
                 continue
             se = st[ST_SE_LEFT] + st[ST_SE_RIGHT]
