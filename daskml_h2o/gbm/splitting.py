@@ -342,43 +342,56 @@ def find_splits_open(hist, derived, where, offsets, cat_direct, feat_mask, min_r
     is_bits = np.zeros(ns, dtype=np.bool_)
     stats = np.zeros((ns, N_STATS))
     bitsets = np.zeros((ns, widest), dtype=np.uint8)
-    tmp = np.zeros(widest, dtype=np.uint8)
-    work = np.empty((6, widest + 1))
-    lv = np.empty((widest, 3))
-    srt = np.empty((widest, 3))
-    st = np.empty(N_STATS)
+    scratch = (np.zeros(widest, dtype=np.uint8), np.empty((6, widest + 1)),
+               np.empty((widest, 3)), np.empty((widest, 3)), np.empty(N_STATS))
     for s in range(ns):
-        hs = hist[where[s]] if where[s] >= 0 else derived[-1 - where[s]]
-        best_se = np.inf
-        for j in range(nf):
-            if not feat_mask[s, j]:
-                continue
-            nb = offsets[j + 1] - offsets[j] - 1
-            # H2O's reduce precision: Σw·z and Σw·z² of the summed histograms go through
-            # float32 before the search (idempotent on sums already rounded)
-            if cat_direct[j]:
-                for k in range(nb + 1):
-                    lv[k, 0] = hs[offsets[j] + k, 0]
-                    lv[k, 1] = _r32(hs[offsets[j] + k, 1])
-                    lv[k, 2] = _r32(hs[offsets[j] + k, 2])
-                tmp[:] = 0
-                found, b, nas, bits = _split_categorical(lv, 0, nb, nb, min_rows, msi, tmp, work,
-                                                         srt, st)
-            else:
-                found, b, nas = _split_numeric(hs, offsets[j], nb, offsets[j] + nb, min_rows, msi,
-                                               work, st, True)
-                bits = False
-            if not found:
-                continue
-            se = st[ST_SE_LEFT] + st[ST_SE_RIGHT]
-            if not se < best_se:
-                continue
-            if bits:
-                bitsets[s, :] = tmp
-            best_se = se
-            feature[s], bins[s], nasplit[s], is_bits[s] = j, b, nas, bits
-            stats[s] = st
+        # one call per source array: a local bound to either array slows the scan down
+        if where[s] >= 0:
+            f, b, na, bits = _ragged_node_split(hist[where[s]], offsets, cat_direct, feat_mask[s],
+                                                min_rows, msi, bitsets[s], stats[s], scratch)
+        else:
+            f, b, na, bits = _ragged_node_split(derived[-1 - where[s]], offsets, cat_direct,
+                                                feat_mask[s], min_rows, msi, bitsets[s], stats[s],
+                                                scratch)
+        feature[s], bins[s], nasplit[s], is_bits[s] = f, b, na, bits
     return feature, bins, nasplit, is_bits, stats, bitsets
+
+
+@njit(nogil=True, cache=True)
+def _ragged_node_split(hs, offsets, cat_direct, mask, min_rows, msi, bitset, best_stats, scratch):
+    # best split of one node's ragged histogram hs; fills bitset and best_stats when found
+    tmp, work, lv, srt, st = scratch
+    best_se = np.inf
+    best_f, best_b, best_na, best_bits = -1, 0, NA_NONE, False
+    for j in range(offsets.shape[0] - 1):
+        if not mask[j]:
+            continue
+        nb = offsets[j + 1] - offsets[j] - 1
+        # H2O's reduce precision: Σw·z and Σw·z² of the summed histograms go through
+        # float32 before the search (idempotent on sums already rounded)
+        if cat_direct[j]:
+            for k in range(nb + 1):
+                lv[k, 0] = hs[offsets[j] + k, 0]
+                lv[k, 1] = _r32(hs[offsets[j] + k, 1])
+                lv[k, 2] = _r32(hs[offsets[j] + k, 2])
+            tmp[:] = 0
+            found, b, nas, bits = _split_categorical(lv, 0, nb, nb, min_rows, msi, tmp, work,
+                                                     srt, st)
+        else:
+            found, b, nas = _split_numeric(hs, offsets[j], nb, offsets[j] + nb, min_rows, msi,
+                                           work, st, True)
+            bits = False
+        if not found:
+            continue
+        se = st[ST_SE_LEFT] + st[ST_SE_RIGHT]
+        if not se < best_se:
+            continue
+        if bits:
+            bitset[:] = tmp
+        best_se = se
+        best_f, best_b, best_na, best_bits = j, b, nas, bits
+        best_stats[:] = st
+    return best_f, best_b, best_na, best_bits
 
 
 @njit(nogil=True, cache=True)
