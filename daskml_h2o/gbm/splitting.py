@@ -79,10 +79,11 @@ def scan_feature(w, wy, wyy, wna, wyna, wyyna, min_rows, msi):
 
 @njit(nogil=True, cache=True)
 def _scan(src, start, nb, wna, wyna, wyyna, min_rows, msi, work, stats, rnd):
-    # scan_feature over the bins src[start:start + nb] (columns w, w·y, w·y²). work is (6, >= nb + 1)
-    # scratch for the prefix (rows 0-2) and suffix (rows 3-5) sums, so the search
-    # allocates nothing per feature; the sums run in registers (same order of additions).
-    # stats is written only when a split is found. rnd: read w·y, w·y² through float32.
+    # scan_feature over the bins src[start:start + nb] (columns w, w·y, w·y²). work is
+    # (6, >= nb + 1) scratch for the prefix (rows 0-2) and suffix (rows 3-5) sums, so the
+    # search allocates nothing per feature; the sums run in registers (same order of
+    # additions). stats is written only when a split is found. rnd: read w·y, w·y² through
+    # float32.
     a0 = a1 = a2 = 0.0
     for b in range(nb):
         work[0, b] = a0
