@@ -25,7 +25,7 @@ from .histogram import (SUM_DEN, SUM_FMAX, SUM_FMIN, SUM_NUM, SUM_W, SUM_WZ,
 from .splitting import (NA_ALONE_LEFT, NA_ALONE_RIGHT, NA_LEFT, NA_NONE, NA_VS_REST,
                         ST_SE_BEFORE, ST_SE_LEFT, ST_SE_RIGHT, ST_W_LEFT, ST_W_RIGHT, find_splits,
                         round_histograms)
-from .tree import BITSET, LEAF, NA_VS_REST as K_NA_VS_REST, NODE_DTYPE, RANGE, Tree, tree_arrays
+from .tree import BITSET, LEAF, NA_VS_REST as K_NA_VS_REST, NODE_DTYPE, RANGE, Tree
 
 # offsets: the ragged histogram layout of global bins (histogram.ragged_offsets), None = dense
 LevelPlan = namedtuple("LevelPlan", ["route", "slot_of_node", "n_slots", "n_nodes", "first",
@@ -173,13 +173,15 @@ class TreeBuilder:
     def to_tree(self, values=None):
         """The tree so far as a record array (leaf values from ``values`` by position)."""
         nodes = np.zeros(len(self.nodes), dtype=NODE_DTYPE)
+        # one column at a time: a list per field converts in one call (per-element writes
+        # into a record array cost a numpy scalar conversion each)
+        for key in ("kind", "feature", "bin", "threshold", "na_left", "left", "right",
+                    "n_levels", "gain", "depth"):
+            nodes[key] = [nd[key] for nd in self.nodes]
+        nodes["node_id"] = [nd["h2o_id"] for nd in self.nodes]
         bits = []
         pos = 0
         for i, nd in enumerate(self.nodes):
-            for key in ("kind", "feature", "bin", "threshold", "na_left", "left", "right",
-                        "n_levels", "gain", "depth"):
-                nodes[key][i] = nd[key]
-            nodes["node_id"][i] = nd["h2o_id"]
             if nd["bitset"] is not None:
                 nodes["bitset_start"][i] = pos
                 nodes["bitset_len"][i] = len(nd["bitset"])
@@ -196,13 +198,35 @@ class TreeBuilder:
         bitsets = np.concatenate(bits).astype(np.uint8) if bits else np.zeros(0, np.uint8)
         return Tree(nodes, bitsets)
 
+    def route_arrays(self):
+        """``tree.tree_arrays(self.to_tree())`` straight from the nodes: what a level's plan
+        routes rows with, without building the record array every level."""
+        nodes = self.nodes
+        bits = [nd["bitset"] for nd in nodes if nd["bitset"] is not None]
+        has = np.array([nd["bitset"] is not None for nd in nodes])
+        bs_len = np.array([0 if nd["bitset"] is None else len(nd["bitset"]) for nd in nodes],
+                          dtype=np.int32)
+        # a bitset starts where the ones before it end; nodes without one keep 0
+        bs_start = np.where(has, np.cumsum(bs_len) - bs_len, 0).astype(np.int32)
+        bitsets = np.concatenate(bits).astype(np.uint8) if bits else np.zeros(1, np.uint8)
+        return (np.array([nd["feature"] for nd in nodes], np.int32),
+                np.array([nd["kind"] for nd in nodes], np.uint8),
+                np.array([nd["bin"] for nd in nodes], np.int32),
+                np.array([nd["threshold"] for nd in nodes], np.float64),
+                np.array([nd["na_left"] for nd in nodes], np.uint8),
+                np.array([nd["left"] for nd in nodes], np.int32),
+                np.array([nd["right"] for nd in nodes], np.int32),
+                bs_start, bs_len,
+                np.array([nd["n_levels"] for nd in nodes], np.int32),
+                bitsets)
+
     def plan(self, first=False):
         """What every chunk needs for the next pass."""
         slot_of_node = np.full(len(self.nodes), -1, dtype=np.int32)
         for s, nd in enumerate(self.open):
             slot_of_node[nd] = s
-        return LevelPlan(tree_arrays(self.to_tree()), slot_of_node, len(self.open),
-                         len(self.nodes), first)
+        return LevelPlan(self.route_arrays(), slot_of_node, len(self.open), len(self.nodes),
+                         first)
 
     # -- layout hooks (global bins); AdaptiveTreeBuilder overrides them
 
@@ -232,12 +256,18 @@ class TreeBuilder:
     def _sample_columns(self, nonempty, na_w, has):
         """(slots, F) features each open node may split on, from its count of non-empty
         non-NA bins and its NA weight per feature."""
-        p, nf = self.params, self.spec.n_features
-        mtry = max(1, math.floor(p.col_sample_rate * p.col_sample_rate_per_tree * nf))
         # splittable: >= 2 non-empty bins, or at the root one bin plus NAs (NA is a value)
         root = np.array([self.nodes[nd]["depth"] == 0 for nd in self.open])[:, None]
         ok = (nonempty >= 2) | (root & (nonempty == 1) & (na_w > 0))
         ok &= has & self.tree_cols[None, :]
+        return self._subsample_columns(ok)
+
+    def _subsample_columns(self, ok):
+        """Column sampling per open node (in place on the splittable mask ``ok``)."""
+        p, nf = self.params, self.spec.n_features
+        mtry = max(1, math.floor(p.col_sample_rate * p.col_sample_rate_per_tree * nf))
+        if mtry >= nf and p.col_sample_rate_change_per_level >= 1.0:
+            return ok  # every node may keep all its columns: no draw at any depth
         for s, nd in enumerate(self.open):
             depth = self.nodes[nd]["depth"]
             k = min(nf, max(1, math.floor(mtry * p.col_sample_rate_change_per_level ** depth)))

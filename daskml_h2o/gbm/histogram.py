@@ -367,15 +367,20 @@ def sum_histograms(hists):
     return total
 
 
+@njit(nogil=True, cache=True)
 def combine_node_sums(a, b):
-    """Merge two node-sum tables (sums add, min/max combine); b may have more nodes."""
+    """Merge two node-sum tables (sums add, min/max combine as np.minimum/np.maximum,
+    NaN kept); b may have more nodes. A kernel: the driver merges one pair per chunk
+    and level."""
     if a.shape[0] < b.shape[0]:
         a, b = b, a
     out = a.copy()
-    m = b.shape[0]
-    out[:m, :4] += b[:, :4]
-    out[:m, 4] = np.minimum(out[:m, 4], b[:, 4])
-    out[:m, 5] = np.maximum(out[:m, 5], b[:, 5])
+    for i in range(b.shape[0]):
+        for c in range(SUM_FMIN):
+            out[i, c] += b[i, c]
+        lo, hi = out[i, SUM_FMIN], out[i, SUM_FMAX]
+        out[i, SUM_FMIN] = lo if lo <= b[i, SUM_FMIN] or np.isnan(lo) else b[i, SUM_FMIN]
+        out[i, SUM_FMAX] = hi if hi >= b[i, SUM_FMAX] or np.isnan(hi) else b[i, SUM_FMAX]
     return out
 
 

@@ -49,6 +49,12 @@ def _sorted_order(w, wy, reorder):
 
 
 @njit(nogil=True, cache=True)
+def _r32(x):
+    # a float64 sum read through float32 (H2O's reduce precision)
+    return np.float64(np.float32(x))
+
+
+@njit(nogil=True, cache=True)
 def _ulp_equal(a, b):
     fa = np.float32(a)
     fb = np.float32(b)
@@ -63,30 +69,52 @@ def scan_feature(w, wy, wyy, wna, wyna, wyyna, min_rows, msi):
     side is the bins before best_bin (plus NA for NA_LEFT, all non-NA for NA_VS_REST).
     """
     nb = w.shape[0]
+    src = np.empty((nb, 3))
+    src[:, 0], src[:, 1], src[:, 2] = w, wy, wyy
     stats = np.zeros(N_STATS)
-    wlo = np.zeros(nb + 1)
-    wylo = np.zeros(nb + 1)
-    wyylo = np.zeros(nb + 1)
-    whi = np.zeros(nb + 1)
-    wyhi = np.zeros(nb + 1)
-    wyyhi = np.zeros(nb + 1)
+    found, best_bin, nasplit = _scan(src, 0, nb, wna, wyna, wyyna, min_rows, msi,
+                                     np.empty((6, nb + 1)), stats, False)
+    return found, best_bin, nasplit, stats
+
+
+@njit(nogil=True, cache=True)
+def _scan(src, start, nb, wna, wyna, wyyna, min_rows, msi, work, stats, rnd):
+    # scan_feature over the bins src[start:start + nb] (columns w, w·y, w·y²). work is
+    # (6, >= nb + 1) scratch for the prefix (rows 0-2) and suffix (rows 3-5) sums, so the
+    # search allocates nothing per feature; the sums run in registers (same order of
+    # additions). stats is written only when a split is found. rnd: read w·y, w·y² through
+    # float32.
+    a0 = a1 = a2 = 0.0
     for b in range(nb):
-        wlo[b + 1] = wlo[b] + w[b]
-        wylo[b + 1] = wylo[b] + wy[b]
-        wyylo[b + 1] = wyylo[b] + wyy[b]
+        work[0, b] = a0
+        work[1, b] = a1
+        work[2, b] = a2
+        a0 += src[start + b, 0]
+        a1 += _r32(src[start + b, 1]) if rnd else src[start + b, 1]
+        a2 += _r32(src[start + b, 2]) if rnd else src[start + b, 2]
+    work[0, nb] = a0
+    work[1, nb] = a1
+    work[2, nb] = a2
     # suffix sums summed from the right, as H2O does, rather than total − prefix
+    c0 = c1 = c2 = 0.0
+    work[3, nb] = 0.0
+    work[4, nb] = 0.0
+    work[5, nb] = 0.0
     for b in range(nb - 1, -1, -1):
-        whi[b] = whi[b + 1] + w[b]
-        wyhi[b] = wyhi[b + 1] + wy[b]
-        wyyhi[b] = wyyhi[b + 1] + wyy[b]
-    tot = wlo[nb] + wna
+        c0 += src[start + b, 0]
+        c1 += _r32(src[start + b, 1]) if rnd else src[start + b, 1]
+        c2 += _r32(src[start + b, 2]) if rnd else src[start + b, 2]
+        work[3, b] = c0
+        work[4, b] = c1
+        work[5, b] = c2
+    tot = a0 + wna
     if tot < 2.0 * min_rows:
-        return False, 0, NA_NONE, stats
-    sy = wylo[nb] + wyna
-    syy = wyylo[nb] + wyyna
+        return False, 0, NA_NONE
+    sy = a1 + wyna
+    syy = a2 + wyyna
     if np.float32(syy * tot - sy * sy) == 0.0:
-        return False, 0, NA_NONE, stats
-    se_nonna = _se(whi[0], wyhi[0], wyyhi[0])
+        return False, 0, NA_NONE
+    se_nonna = _se(c0, c1, c2)
     se_before = se_nonna
     best = np.inf
     best_bin = 0
@@ -97,47 +125,49 @@ def scan_feature(w, wy, wyy, wna, wyna, wyyna, min_rows, msi):
         nasplit = NA_VS_REST
     mid = nb // 2
     for b in range(1, nb):
-        if w[b] == 0.0:
+        if src[start + b, 0] == 0.0:
             continue
-        if wlo[b] + wna < min_rows:
+        wlo = work[0, b]
+        whi = work[3, b]
+        if wlo + wna < min_rows:
             continue
-        if whi[b] + wna < min_rows:
+        if whi + wna < min_rows:
             break
         if wna == 0.0:
-            se = _se(wlo[b], wylo[b], wyylo[b]) + _se(whi[b], wyhi[b], wyyhi[b])
+            se = _se(wlo, work[1, b], work[2, b]) + _se(whi, work[4, b], work[5, b])
             if _better(se, best, b, best_bin, mid):
                 best, best_bin, nasplit = se, b, NA_NONE
             continue
-        if wlo[b] + wna >= min_rows and whi[b] >= min_rows:
-            se = (_se(wlo[b] + wna, wylo[b] + wyna, wyylo[b] + wyyna)
-                  + _se(whi[b], wyhi[b], wyyhi[b]))
+        if wlo + wna >= min_rows and whi >= min_rows:
+            se = (_se(wlo + wna, work[1, b] + wyna, work[2, b] + wyyna)
+                  + _se(whi, work[4, b], work[5, b]))
             if _better(se, best, b, best_bin, mid):
                 best, best_bin, nasplit = se, b, NA_LEFT
-        if wlo[b] >= min_rows and whi[b] + wna >= min_rows:
-            se = (_se(wlo[b], wylo[b], wyylo[b])
-                  + _se(whi[b] + wna, wyhi[b] + wyna, wyyhi[b] + wyyna))
+        if wlo >= min_rows and whi + wna >= min_rows:
+            se = (_se(wlo, work[1, b], work[2, b])
+                  + _se(whi + wna, work[4, b] + wyna, work[5, b] + wyyna))
             if _better(se, best, b, best_bin, mid):
                 best, best_bin, nasplit = se, b, NA_RIGHT
     if best == np.inf or not best < se_before * (1.0 - msi):
-        return False, 0, NA_NONE, stats
+        return False, 0, NA_NONE
     if nasplit == NA_VS_REST:
-        l0, l1, l2 = wlo[nb], wylo[nb], wyylo[nb]
+        l0, l1, l2 = a0, a1, a2
         r0, r1, r2 = wna, wyna, wyyna
     else:
-        l0, l1, l2 = wlo[best_bin], wylo[best_bin], wyylo[best_bin]
-        r0, r1, r2 = whi[best_bin], wyhi[best_bin], wyyhi[best_bin]
+        l0, l1, l2 = work[0, best_bin], work[1, best_bin], work[2, best_bin]
+        r0, r1, r2 = work[3, best_bin], work[4, best_bin], work[5, best_bin]
         if nasplit == NA_LEFT:
             l0, l1, l2 = l0 + wna, l1 + wyna, l2 + wyyna
         elif nasplit == NA_RIGHT:
             r0, r1, r2 = r0 + wna, r1 + wyna, r2 + wyyna
     if l0 < min_rows or r0 < min_rows or _ulp_equal(l1 / l0, r1 / r0):
-        return False, 0, NA_NONE, stats
+        return False, 0, NA_NONE
     stats[ST_SE_BEFORE] = se_before
     stats[ST_SE_LEFT] = _se(l0, l1, l2)
     stats[ST_SE_RIGHT] = _se(r0, r1, r2)
     stats[ST_W_LEFT], stats[ST_WY_LEFT], stats[ST_WYY_LEFT] = l0, l1, l2
     stats[ST_W_RIGHT], stats[ST_WY_RIGHT], stats[ST_WYY_RIGHT] = r0, r1, r2
-    return True, best_bin, nasplit, stats
+    return True, best_bin, nasplit
 
 
 @njit(nogil=True, cache=True)
@@ -167,26 +197,32 @@ def _level_bitset(w, order, best_bin, n_levels, out):
 
 
 @njit(nogil=True, cache=True)
-def _split_numeric(h, nb, na_slot, min_rows, msi):
-    return scan_feature(h[:nb, 0], h[:nb, 1], h[:nb, 2], h[na_slot, 0], h[na_slot, 1],
-                        h[na_slot, 2], min_rows, msi)
+def _split_numeric(h, start, nb, na_slot, min_rows, msi, work, stats, rnd):
+    # h[start:start + nb] are the bins, h[na_slot] the NA bin (rows of one node's histogram)
+    wyna = _r32(h[na_slot, 1]) if rnd else h[na_slot, 1]
+    wyyna = _r32(h[na_slot, 2]) if rnd else h[na_slot, 2]
+    return _scan(h, start, nb, h[na_slot, 0], wyna, wyyna, min_rows, msi, work, stats, rnd)
 
 
 @njit(nogil=True, cache=True)
-def _split_categorical(h, nb, na_slot, min_rows, msi, bits):
+def _split_categorical(h, start, nb, na_slot, min_rows, msi, bits, work, srt, stats):
     """Set split of a one-bin-per-level feature; the NA bin is one more level in the
     mean order (H2O 3.46, observed: NAs go with the levels their mean falls between,
-    and a split may put the NAs alone on either side)."""
+    and a split may put the NAs alone on either side). Returns (found, bin, nasplit,
+    is_bitset); work is (6, >= nb + 2) and srt (>= nb + 1, 3) scratch."""
     w = np.empty(nb + 1)
     wy = np.empty(nb + 1)
-    wyy = np.empty(nb + 1)
-    w[:nb], wy[:nb], wyy[:nb] = h[:nb, 0], h[:nb, 1], h[:nb, 2]
-    w[nb], wy[nb], wyy[nb] = h[na_slot, 0], h[na_slot, 1], h[na_slot, 2]
+    for lvl in range(nb):
+        w[lvl], wy[lvl] = h[start + lvl, 0], h[start + lvl, 1]
+    w[nb], wy[nb] = h[na_slot, 0], h[na_slot, 1]
     order = _sorted_order(w, wy, True)
-    found, b, nas, st = scan_feature(w[order], wy[order], wyy[order], 0.0, 0.0, 0.0,
-                                     min_rows, msi)
+    for p in range(nb + 1):
+        lvl = order[p]
+        k = na_slot if lvl == nb else start + lvl
+        srt[p, 0], srt[p, 1], srt[p, 2] = h[k, 0], h[k, 1], h[k, 2]
+    found, b, nas = _scan(srt, 0, nb + 1, 0.0, 0.0, 0.0, min_rows, msi, work, stats, False)
     if not found:
-        return False, 0, NA_NONE, False, st
+        return False, 0, NA_NONE, False
     ones = _level_bitset(w, order, b, nb, bits)
     has_na = w[nb] > 0
     na_right = False
@@ -195,13 +231,24 @@ def _split_categorical(h, nb, na_slot, min_rows, msi, bits):
             na_right = True
     if 0 < ones < nb:
         nas = NA_NONE if not has_na else (NA_RIGHT if na_right else NA_LEFT)
-        return True, b, nas, True, st
+        return True, b, nas, True
     # every level on one side: the NAs alone on the other
     if has_na and ones == nb and not na_right:
-        return True, b, NA_ALONE_LEFT, False, st
+        return True, b, NA_ALONE_LEFT, False
     if has_na and ones == 0 and na_right:
-        return True, b, NA_ALONE_RIGHT, False, st
-    return False, 0, NA_NONE, False, st
+        return True, b, NA_ALONE_RIGHT, False
+    return False, 0, NA_NONE, False
+
+
+@njit(nogil=True, cache=True)
+def _split_feature(h, start, nb, na_slot, cat, min_rows, msi, bits, work, srt, stats):
+    # (found, bin, nasplit, is_bitset) of one feature whose bins are h[start:start + nb]
+    # and NA bin h[na_slot]; a set split fills bits
+    if cat:
+        bits[:] = 0
+        return _split_categorical(h, start, nb, na_slot, min_rows, msi, bits, work, srt, stats)
+    found, b, nas = _split_numeric(h, start, nb, na_slot, min_rows, msi, work, stats, False)
+    return found, b, nas, False
 
 
 @njit(nogil=True, cache=True)
@@ -211,20 +258,28 @@ def find_node_split(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi,
     Returns (feature, bin, nasplit, is_bitset, stats); feature = -1 when the node
     cannot split. ``bitset`` (length B) is filled for a bitset split.
     """
-    best_f, best_b, best_na, best_bits = -1, 0, NA_NONE, False
     best_stats = np.zeros(N_STATS)
+    best_f, best_b, best_na, best_bits = _node_split(hist, n_bins, cat_direct, feat_mask,
+                                                     na_slot, min_rows, msi, bitset,
+                                                     np.empty((6, hist.shape[1] + 2)),
+                                                     np.empty((hist.shape[1] + 1, 3)),
+                                                     np.zeros(bitset.shape[0], dtype=np.uint8),
+                                                     best_stats)
+    return best_f, best_b, best_na, best_bits, best_stats
+
+
+@njit(nogil=True, cache=True)
+def _node_split(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi, bitset, work, srt,
+                tmp, best_stats):
+    # find_node_split with caller-owned scratch (work, srt, tmp) and result row best_stats
+    best_f, best_b, best_na, best_bits = -1, 0, NA_NONE, False
     best_se = np.inf
-    tmp = np.zeros(bitset.shape[0], dtype=np.uint8)
+    st = np.empty(N_STATS)
     for f in range(hist.shape[0]):
         if not feat_mask[f]:
             continue
-        tmp[:] = 0
-        if cat_direct[f]:
-            found, b, nas, is_bits, st = _split_categorical(hist[f], n_bins[f], na_slot,
-                                                            min_rows, msi, tmp)
-        else:
-            found, b, nas, st = _split_numeric(hist[f], n_bins[f], na_slot, min_rows, msi)
-            is_bits = False
+        found, b, nas, is_bits = _split_feature(hist[f], 0, n_bins[f], na_slot, cat_direct[f],
+                                                min_rows, msi, tmp, work, srt, st)
         if not found:
             continue
         se = st[ST_SE_LEFT] + st[ST_SE_RIGHT]
@@ -232,8 +287,9 @@ def find_node_split(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi,
             continue
         if is_bits:
             bitset[:] = tmp
-        best_se, best_f, best_b, best_na, best_bits, best_stats = se, f, b, nas, is_bits, st
-    return best_f, best_b, best_na, best_bits, best_stats
+        best_se, best_f, best_b, best_na, best_bits = se, f, b, nas, is_bits
+        best_stats[:] = st
+    return best_f, best_b, best_na, best_bits
 
 
 @njit(nogil=True, cache=True)
@@ -251,11 +307,13 @@ def find_splits(hist, n_bins, cat_direct, feat_mask, na_slot, min_rows, msi):
     is_bits = np.zeros(ns, dtype=np.bool_)
     stats = np.zeros((ns, N_STATS))
     bitsets = np.zeros((ns, nbt), dtype=np.uint8)
+    work = np.empty((6, nbt + 2))
+    srt = np.empty((nbt + 1, 3))
+    tmp = np.zeros(nbt, dtype=np.uint8)
     for s in range(ns):
-        f, b, na, bits, st = find_node_split(hist[s], n_bins[s], cat_direct[s], feat_mask[s],
-                                             na_slot, min_rows, msi, bitsets[s])
+        f, b, na, bits = _node_split(hist[s], n_bins[s], cat_direct[s], feat_mask[s], na_slot,
+                                     min_rows, msi, bitsets[s], work, srt, tmp, stats[s])
         feature[s], bins[s], nasplit[s], is_bits[s] = f, b, na, bits
-        stats[s] = st
     return feature, bins, nasplit, is_bits, stats, bitsets
 
 
@@ -264,8 +322,17 @@ def find_splits_ragged(hist, offsets, cat_direct, feat_mask, min_rows, msi):
     """find_splits on the ragged layout (S, offsets[-1], 3) of global bins: feature f's
     bins are hist[s, offsets[f]:offsets[f+1]], its NA bin last. cat_direct is (F,),
     feat_mask (S, F). Same results and bitsets (S, widest + 1) as find_splits on the
-    dense layout of the same sums."""
-    ns = hist.shape[0]
+    dense layout of the same sums after ``round_histograms`` (the search reads Σw·z and
+    Σw·z² through float32 itself, so raw or rounded sums give the same splits)."""
+    where = np.arange(hist.shape[0])
+    return find_splits_open(hist, hist[:0], where, offsets, cat_direct, feat_mask, min_rows, msi)
+
+
+@njit(nogil=True, cache=True)
+def find_splits_open(hist, derived, where, offsets, cat_direct, feat_mask, min_rows, msi):
+    """find_splits_ragged over a level's open nodes without gathering their histograms:
+    node s reads hist[where[s]] when where[s] >= 0, else derived[-1 - where[s]]."""
+    ns = where.shape[0]
     nf = offsets.shape[0] - 1
     widest = 0
     for j in range(nf):
@@ -276,31 +343,56 @@ def find_splits_ragged(hist, offsets, cat_direct, feat_mask, min_rows, msi):
     is_bits = np.zeros(ns, dtype=np.bool_)
     stats = np.zeros((ns, N_STATS))
     bitsets = np.zeros((ns, widest), dtype=np.uint8)
-    tmp = np.zeros(widest, dtype=np.uint8)
+    scratch = (np.zeros(widest, dtype=np.uint8), np.empty((6, widest + 1)),
+               np.empty((widest, 3)), np.empty((widest, 3)), np.empty(N_STATS))
     for s in range(ns):
-        best_se = np.inf
-        for j in range(nf):
-            if not feat_mask[s, j]:
-                continue
-            h = hist[s, offsets[j]:offsets[j + 1]]
-            nb = h.shape[0] - 1
-            tmp[:] = 0
-            if cat_direct[j]:
-                found, b, nas, bits, st = _split_categorical(h, nb, nb, min_rows, msi, tmp)
-            else:
-                found, b, nas, st = _split_numeric(h, nb, nb, min_rows, msi)
-                bits = False
-            if not found:
-                continue
-            se = st[ST_SE_LEFT] + st[ST_SE_RIGHT]
-            if not se < best_se:
-                continue
-            if bits:
-                bitsets[s, :] = tmp
-            best_se = se
-            feature[s], bins[s], nasplit[s], is_bits[s] = j, b, nas, bits
-            stats[s] = st
+        # one call per source array: a local bound to either array slows the scan down
+        if where[s] >= 0:
+            f, b, na, bits = _ragged_node_split(hist[where[s]], offsets, cat_direct, feat_mask[s],
+                                                min_rows, msi, bitsets[s], stats[s], scratch)
+        else:
+            f, b, na, bits = _ragged_node_split(derived[-1 - where[s]], offsets, cat_direct,
+                                                feat_mask[s], min_rows, msi, bitsets[s], stats[s],
+                                                scratch)
+        feature[s], bins[s], nasplit[s], is_bits[s] = f, b, na, bits
     return feature, bins, nasplit, is_bits, stats, bitsets
+
+
+@njit(nogil=True, cache=True)
+def _ragged_node_split(hs, offsets, cat_direct, mask, min_rows, msi, bitset, best_stats, scratch):
+    # best split of one node's ragged histogram hs; fills bitset and best_stats when found
+    tmp, work, lv, srt, st = scratch
+    best_se = np.inf
+    best_f, best_b, best_na, best_bits = -1, 0, NA_NONE, False
+    for j in range(offsets.shape[0] - 1):
+        if not mask[j]:
+            continue
+        nb = offsets[j + 1] - offsets[j] - 1
+        # H2O's reduce precision: Σw·z and Σw·z² of the summed histograms go through
+        # float32 before the search (idempotent on sums already rounded)
+        if cat_direct[j]:
+            for k in range(nb + 1):
+                lv[k, 0] = hs[offsets[j] + k, 0]
+                lv[k, 1] = _r32(hs[offsets[j] + k, 1])
+                lv[k, 2] = _r32(hs[offsets[j] + k, 2])
+            tmp[:] = 0
+            found, b, nas, bits = _split_categorical(lv, 0, nb, nb, min_rows, msi, tmp, work,
+                                                     srt, st)
+        else:
+            found, b, nas = _split_numeric(hs, offsets[j], nb, offsets[j] + nb, min_rows, msi,
+                                           work, st, True)
+            bits = False
+        if not found:
+            continue
+        se = st[ST_SE_LEFT] + st[ST_SE_RIGHT]
+        if not se < best_se:
+            continue
+        if bits:
+            bitset[:] = tmp
+        best_se = se
+        best_f, best_b, best_na, best_bits = j, b, nas, bits
+        best_stats[:] = st
+    return best_f, best_b, best_na, best_bits
 
 
 @njit(nogil=True, cache=True)
