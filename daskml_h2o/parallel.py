@@ -268,8 +268,10 @@ class LocalExecutor:
         n = len(lists[0])
         if n == 1 or self.n_threads == 1:
             return [_on_partition(fn, i, *(lst[i] for lst in lists), *args) for i in range(n)]
-        jobs = [self.pool.submit(_on_partition, fn, i, *(lst[i] for lst in lists), *args) for i in range(n)]
-        return [j.result() for j in jobs]
+        # the calling thread takes the first chunk itself instead of idling on the pool
+        jobs = [self.pool.submit(_on_partition, fn, i, *(lst[i] for lst in lists), *args) for i in range(1, n)]
+        first = _on_partition(fn, 0, *(lst[0] for lst in lists), *args)
+        return [first] + [j.result() for j in jobs]
 
     def reduce(self, combine, items: list, name: str, split_every: int = 8):
         if not items:

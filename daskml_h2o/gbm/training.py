@@ -65,8 +65,9 @@ def _prepare(chunk, strategy, keep_idx):
 
 def prepare_data(ex, spec, p, restart=None, K=1) -> _Data:
     layout = layout_of(spec)
-    raw = persist_training_chunks(spec.frame, layout, name="gbm-data")
-    stats = column_stats(raw)
+    here = ex if ex.local else None  # chunk hosts adopt task-built chunks; in process they are built here
+    raw = persist_training_chunks(spec.frame, layout, name="gbm-data", executor=here)
+    stats = column_stats(raw, executor=here)
     if stats["rows_used"] == 0:
         raise ValueError("no training rows are left: every row has a missing response or zero weight")
     if stats["wsum"] < 2 * p["min_rows"]:
@@ -85,7 +86,7 @@ def prepare_data(ex, spec, p, restart=None, K=1) -> _Data:
         raise ValueError(f"the checkpoint's trees split on the columns {restart.columns}, but on this training "
                          f"frame the usable (non-constant) columns are {list(used.columns)}; train on data "
                          "with the same usable columns")
-    sample_X, _ = sample_rows(raw, BIN_SAMPLE_ROWS, seed=p["seed"])
+    sample_X, _ = sample_rows(raw, BIN_SAMPLE_ROWS, seed=p["seed"], executor=here)
     strategy = make_strategy(p["histogram_type"], p)
     strategy.fit(used, keep_idx, stats, sample_X)
     prepared = ex.durable(_prepare, raw, args=(strategy, np.asarray(keep_idx)), name="gbm-prepare")
@@ -431,7 +432,7 @@ def _prepare_valid(ex, spec, data, scorer, restart=None):
     from daskml_h2o.models.predict import check_test_frame
     check_test_frame(scorer, spec.validation_frame)
     layout = data.layout
-    raw = persist_training_chunks(spec.validation_frame, layout, name="gbm-valid")
+    raw = persist_training_chunks(spec.validation_frame, layout, name="gbm-valid", executor=ex if ex.local else None)
     keep = np.array([layout.columns.index(c) for c in data.used.columns])
     chunks = ex.durable(_prepare, raw, args=(data.strategy, keep), name="gbm-valid-prepare")
     ex.wait(chunks)
