@@ -733,3 +733,17 @@ def test_reproducible_with_same_seed():
         assert np.array_equal(getattr(a, name), getattr(b, name))
     assert not np.array_equal(a.weights, c.weights)
     assert a.samples == b.samples > 0
+
+
+def test_hogwild_blocks_cover_every_sampled_row_once_in_order():
+    from daskml_h2o.deeplearning.local_train import HOGWILD_BLOCK_ROWS, _hogwild_blocks
+    X1, X2 = np.zeros((5000, 2)), np.zeros((100, 2))
+    items = [(X1, None, None, np.arange(4500), 11), (X2, None, None, np.arange(100)[::-1], 22)]
+    blocks = _hogwild_blocks(items, threads=2, samples=1000)
+    assert [len(b[3]) for b in blocks] == [HOGWILD_BLOCK_ROWS, HOGWILD_BLOCK_ROWS, 4500 - 2 * HOGWILD_BLOCK_ROWS, 100]
+    np.testing.assert_array_equal(np.concatenate([b[3] for b in blocks[:3]]), np.arange(4500))
+    np.testing.assert_array_equal(blocks[3][3], np.arange(100)[::-1])
+    assert [b[0] is X1 for b in blocks] == [True, True, True, False]
+    # each block's sample count: where one of two threads sharing the rows would be
+    assert [b[4] for b in blocks] == [1000, 1000 + 1024, 1000 + 2048, 1000 + 2250]
+    assert [b[5] for b in blocks] == [11, 11, 11, 22]
