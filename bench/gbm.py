@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -110,8 +111,8 @@ def run_daskml_h2o(dataset, cores, processes=False):
     fr_test = h2o.H2OFrame(dd.from_pandas(test, npartitions=nparts))
     for fr in (fr_train, fr_test):  # in the frame's storage form, held by the workers (as H2O's parsed frame)
         fr._ddf = fr._ddf.persist()
-    model, timings = _common.first_and_warm(lambda: H2OGradientBoostingEstimator(**PARAMS, seed=42),
-                               lambda m: m.train(x=features, y=TARGET, training_frame=fr_train))
+    model, timings = _common.first_and_warm(partial(H2OGradientBoostingEstimator, **PARAMS, seed=42),
+                                            lambda m: m.train(x=features, y=TARGET, training_frame=fr_train))
     p1 = model.predict(fr_test).as_data_frame()["p1"].to_numpy()
     h2o.shutdown()
     return {**timings, **_scores(test[TARGET].astype(int), p1)}
@@ -127,8 +128,8 @@ def run_h2o(dataset, cores):
             fr = h2o.H2OFrame(df[features + [TARGET]].astype({**{c: str for c in cats}, TARGET: str}),
                               column_types={**{c: "enum" for c in cats}, TARGET: "enum"})
             frames.append(fr)
-        model, timings = _common.first_and_warm(lambda: H2OGradientBoostingEstimator(**PARAMS, seed=42),
-                                   lambda m: m.train(x=features, y=TARGET, training_frame=frames[0]))
+        model, timings = _common.first_and_warm(partial(H2OGradientBoostingEstimator, **PARAMS, seed=42),
+                                                lambda m: m.train(x=features, y=TARGET, training_frame=frames[0]))
         # the class-1 probability is the last column whatever H2O names the levels
         p1 = model.predict(frames[1]).as_data_frame().iloc[:, -1].to_numpy()
     return {**timings, **_scores(test[TARGET], p1)}
@@ -137,20 +138,19 @@ def run_h2o(dataset, cores):
 def run_lightgbm(dataset, cores):
     import lightgbm as lgb
     train, test, features, cats = load(dataset)
-    model, timings = _common.first_and_warm(lambda: lgb.LGBMClassifier(n_estimators=50, max_depth=5, num_leaves=32,
-                                                         learning_rate=0.1, min_child_samples=10, n_jobs=cores,
-                                                         verbose=-1),
-                               lambda m: m.fit(train[features], train[TARGET], categorical_feature=cats or "auto"))
+    make = partial(lgb.LGBMClassifier, n_estimators=50, max_depth=5, num_leaves=32, learning_rate=0.1,
+                   min_child_samples=10, n_jobs=cores, verbose=-1)
+    model, timings = _common.first_and_warm(
+        make, lambda m: m.fit(train[features], train[TARGET], categorical_feature=cats or "auto"))
     return {**timings, **_scores(test[TARGET], model.predict_proba(test[features])[:, 1])}
 
 
 def run_xgboost(dataset, cores):
     import xgboost as xgb
     train, test, features, cats = load(dataset)
-    model, timings = _common.first_and_warm(lambda: xgb.XGBClassifier(n_estimators=50, max_depth=5, learning_rate=0.1,
-                                                        tree_method="hist", enable_categorical=True, n_jobs=cores,
-                                                        max_cat_to_onehot=1),
-                               lambda m: m.fit(train[features], train[TARGET]))
+    make = partial(xgb.XGBClassifier, n_estimators=50, max_depth=5, learning_rate=0.1, tree_method="hist",
+                   enable_categorical=True, n_jobs=cores, max_cat_to_onehot=1)
+    model, timings = _common.first_and_warm(make, lambda m: m.fit(train[features], train[TARGET]))
     return {**timings, **_scores(test[TARGET], model.predict_proba(test[features])[:, 1])}
 
 
@@ -163,12 +163,9 @@ def run_sklearn(dataset, cores):
     Xtr, Xte = train[features].copy(), test[features].copy()
     for c in wide:
         Xtr[c], Xte[c] = Xtr[c].cat.codes, Xte[c].cat.codes
-    model, timings = _common.first_and_warm(lambda: HistGradientBoostingClassifier(max_iter=50, max_depth=5, max_leaf_nodes=None,
-                                                                     learning_rate=0.1, min_samples_leaf=10,
-                                                                     early_stopping=False,
-                                                                     categorical_features="from_dtype",
-                                                                     random_state=42),
-                               lambda m: m.fit(Xtr, train[TARGET]))
+    make = partial(HistGradientBoostingClassifier, max_iter=50, max_depth=5, max_leaf_nodes=None, learning_rate=0.1,
+                   min_samples_leaf=10, early_stopping=False, categorical_features="from_dtype", random_state=42)
+    model, timings = _common.first_and_warm(make, lambda m: m.fit(Xtr, train[TARGET]))
     return {**timings, **_scores(test[TARGET], model.predict_proba(Xte)[:, 1])}
 
 

@@ -143,10 +143,10 @@ class ScoringSchedule:
         watched = train
         if self.data.valid is not None:
             nv = self.data.valid.total_rows
-            valid = score_chunks(self.scorer, state, self.data.valid, "validation_metrics",
-                                 f"Metrics reported on {'temporary' if self.p['score_validation_samples'] else 'full'}"
-                                 f" validation frame{f' with {nv} samples' if self.p['score_validation_samples'] else ''}",
-                                 self.data.executor)
+            sampled = self.p["score_validation_samples"]
+            desc = (f"Metrics reported on {'temporary' if sampled else 'full'} validation frame"
+                    f"{f' with {nv} samples' if sampled else ''}")
+            valid = score_chunks(self.scorer, state, self.data.valid, "validation_metrics", desc, self.data.executor)
             self.est._metrics["valid"] = valid
             row.update(metric_columns(valid, "deeplearning", self.kind, "validation"))
             watched = valid
