@@ -13,6 +13,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
+import dask
 import distributed
 
 __all__ = ["init", "connect", "shutdown", "cluster", "get_client", "H2OCluster", "H2OConnectionError"]
@@ -106,14 +107,32 @@ def _start_local(nthreads, max_mem_size, min_mem_size, ice_root, processes, n_wo
     kwargs = {}
     if ice_root is not None:
         kwargs["local_directory"] = str(ice_root)
-    return distributed.LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=threads_per_worker,
-        processes=processes,
-        memory_limit=memory_limit,
-        dashboard_address=":0",
-        **kwargs,
-    )
+    with dask.config.set(_worker_process_environ()):
+        return distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=processes,
+            memory_limit=memory_limit,
+            dashboard_address=":0",
+            **kwargs,
+        )
+
+
+_TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+_DASK_DEFAULT_TRIM = 65536
+
+
+def _worker_process_environ() -> dict:
+    """Config for the embedded cluster's worker processes. Dask starts them with
+    MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap threshold at 128 KiB: every
+    array above that is a fresh mapping whose pages fault in on first touch. A GBM tree level
+    allocates a few such arrays per chunk, so its kernel ran 1.5x slower in a worker process
+    than in the driver (flights: 2.6 vs 1.7 ms a level). Without the variable glibc keeps its
+    adaptive threshold and reuses freed memory, as in any Python process. A value the user
+    configured is kept; only dask's shipped default is dropped."""
+    if dask.config.get(_TRIM_KEY, None) == _DASK_DEFAULT_TRIM and "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return {_TRIM_KEY: None}
+    return {}
 
 
 def init(url=None, ip=None, port=None, name=None, https=None, insecure=None, username=None, password=None,

@@ -151,3 +151,48 @@ def test_balanced_placement_keeps_chunks_where_they_are_up_to_a_share():
     # a chunk without a place, or on a worker that left, goes to the least-loaded worker
     assert _balanced_placement([None, "c", "a"], ["a", "b"]) == ["b", "a", "a"]
     assert _balanced_placement(["a"] * 4, ["a", "b"]) == ["a", "a", "b", "b"]
+
+
+def _metric_chunk(pdf):
+    return {"y": pdf["y"].to_numpy(), "p": pdf[["p0", "p1"]].to_numpy(), "w": pdf["w"].to_numpy(),
+            "n": len(pdf)}
+
+
+def _field(chunk, name):
+    return chunk[name]
+
+
+@pytest.mark.parametrize("kind", ["binomial", "regression"])
+def test_metrics_reduce_on_the_hosts_like_in_process(process_cluster, ex, kind):
+    from daskml_h2o.models.metrics import add_gains_lift, chunk_blocks, compute_metrics_on_chunks
+    from tests.test_metrics import same_metrics
+    rng = np.random.default_rng(5)
+    n = 900
+    y = (rng.random(n) < 0.3).astype(float)
+    y[::37] = np.nan
+    p1 = np.clip(0.3 + 0.4 * (np.nan_to_num(y) - 0.3) + 0.2 * rng.standard_normal(n), 0.01, 0.99)
+    pdf = pd.DataFrame({"y": y, "p0": 1 - p1, "p1": p1, "w": rng.integers(0, 3, n).astype(float)})
+    chunk_set = parallel.persist_chunks(dd.from_pandas(pdf, npartitions=4), _metric_chunk, client=process_cluster)
+    options = {"domain": ["0", "1"], "gains_lift": False} if kind == "binomial" else \
+        {"distribution": "huber", "huber_alpha": 0.7}
+
+    def columns(executor, data):
+        p = executor.map(_field, data, args=("p",), name="p") if kind == "binomial" else \
+            executor.map(_scaled_field, data, args=("y", 1.1), name="p")
+        return (executor.map(_field, data, args=("y",), name="y"), p,
+                executor.map(_field, data, args=("w",), name="w"))
+
+    local = parallel.LocalExecutor(2)
+    local_cols = columns(local, process_cluster.gather(chunk_set.futures))
+    host_cols = columns(ex, ex.chunks(chunk_set))
+    got = compute_metrics_on_chunks(ex, kind, *host_cols, **options)
+    expected = compute_metrics_on_chunks(local, kind, *local_cols, **options)
+    same_metrics(got, expected)
+    if kind == "binomial":
+        add_gains_lift(got, chunk_blocks(ex, *host_cols))
+        add_gains_lift(expected, chunk_blocks(local, *local_cols))
+        same_metrics(got, expected)
+
+
+def _scaled_field(chunk, name, factor):
+    return chunk[name] * factor

@@ -1,6 +1,8 @@
 """The cluster session: init/connect/shutdown/cluster on Dask, H2O's arguments mapped or refused."""
+import os
 import warnings
 
+import dask
 import distributed
 import pytest
 
@@ -56,6 +58,21 @@ def test_init_processes_layout():
     # every worker process has built numba's runtime (the warm-up kernel ran there)
     compiled = distributed.default_client().run(_warmup_compiled)
     assert sorted(compiled) == sorted(workers) and all(compiled.values())
+    # dask's MALLOC_TRIM_THRESHOLD_ default is dropped (it made every large array page-fault)
+    environ = distributed.default_client().run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert sorted(environ) == sorted(workers) and set(environ.values()) == {None}
+
+
+def test_worker_process_environ_keeps_what_the_user_configured(monkeypatch):
+    from daskml_h2o.cluster import _TRIM_KEY, _worker_process_environ
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with dask.config.set({_TRIM_KEY: 65536}):
+        assert _worker_process_environ() == {_TRIM_KEY: None}
+    with dask.config.set({_TRIM_KEY: 1_000_000}):
+        assert _worker_process_environ() == {}
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    with dask.config.set({_TRIM_KEY: 65536}):
+        assert _worker_process_environ() == {}
 
 
 def _warmup_compiled():

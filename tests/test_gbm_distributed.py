@@ -2,8 +2,6 @@
 in-process run, and a worker killed mid-fit does not change the finished model."""
 import os
 import signal
-import threading
-import time
 
 import dask.dataframe as dd
 import numpy as np
@@ -58,22 +56,24 @@ def test_process_cluster_gives_the_in_process_model(h2o_session, process_cluster
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_fit_gives_the_same_model(on_process_cluster):
+def test_worker_killed_mid_fit_gives_the_same_model(on_process_cluster, monkeypatch):
+    from daskml_h2o.gbm import training
     df = _data(4000, seed=1)
     _, undisturbed = _fit(df, ntrees=40)
     pids = on_process_cluster.run(os.getpid)
     victim = sorted(pids.values())[0]
-    result = {}
+    build = training._build_iteration
+    killed = []
 
-    def train():
-        result["model"], result["pred"] = _fit(df, ntrees=40)
+    def build_then_kill(ex, t, *args):
+        out = build(ex, t, *args)
+        if t == 15:  # mid-fit, whatever the machine's speed
+            os.kill(victim, signal.SIGKILL)
+            killed.append(t)
+        return out
 
-    thread = threading.Thread(target=train)
-    thread.start()
-    time.sleep(1.5)
-    assert thread.is_alive(), "the fit finished before the worker could be killed; make it longer"
-    os.kill(victim, signal.SIGKILL)
-    thread.join(timeout=300)
-    assert not thread.is_alive()
-    assert np.allclose(result["pred"], undisturbed, rtol=0, atol=1e-9)
+    monkeypatch.setattr(training, "_build_iteration", build_then_kill)
+    _, pred = _fit(df, ntrees=40)
+    assert killed == [15]
+    assert np.allclose(pred, undisturbed, rtol=0, atol=1e-9)
     assert victim not in on_process_cluster.run(os.getpid).values()

@@ -555,3 +555,70 @@ def test_bad_input_errors():
         compute_metrics("multinomial", darr([0.0, 3.0], 2), darr(np.full((2, 3), 1 / 3), 2))
     assert isinstance(compute_metrics("binomial", darr((y > 3).astype(float), 5), darr(p / p.max(), 5)),
                       H2OBinomialModelMetrics)
+
+
+# ------------------------------------------------------------------------------------------
+# metrics over an executor's chunks (ChunkBlocks) equal the dask path bit for bit
+# ------------------------------------------------------------------------------------------
+
+def chunked_metric_inputs(kind, seed=3, sizes=(120, 0, 95, 300, 41)):
+    """Per-chunk (y, preds, w) lists for ``kind``: NA responses, zero weights, an empty chunk."""
+    rng = np.random.default_rng(seed)
+    n = sum(sizes)
+    w = rng.integers(0, 4, n).astype(float)
+    if kind == "binomial":
+        y = (rng.random(n) < 0.4).astype(float)
+        p1 = np.clip(0.4 + 0.3 * (y - 0.4) + 0.25 * rng.standard_normal(n), 0.001, 0.999)
+        preds = np.stack([1 - p1, p1], axis=1)
+    elif kind == "multinomial":
+        y = rng.integers(0, 3, n).astype(float)
+        preds = rng.dirichlet(np.ones(3), n)
+    elif kind == "regression":
+        y = rng.gamma(2.0, 1.5, n)
+        preds = y * np.exp(0.3 * rng.standard_normal(n))
+    else:  # autoencoder: per-row reconstruction errors
+        y, preds = None, rng.gamma(1.0, 0.1, n)
+    if y is not None:
+        y[rng.random(n) < 0.03] = np.nan
+    cuts = np.cumsum(sizes)[:-1]
+    split = (lambda a: None if a is None else np.split(a, cuts))
+    return split(y), split(preds), split(w)
+
+
+def same_metrics(a, b):
+    assert type(a) is type(b)
+    assert a._metric_json.keys() == b._metric_json.keys()
+    for key, va in a._metric_json.items():
+        vb = b._metric_json[key]
+        if hasattr(va, "as_data_frame"):
+            pd.testing.assert_frame_equal(va.as_data_frame(), vb.as_data_frame(), check_exact=True)
+        elif isinstance(va, (float, np.floating, np.ndarray, list, tuple)):
+            np.testing.assert_array_equal(np.asarray(va, dtype=object if isinstance(va, (list, tuple)) else None),
+                                          np.asarray(vb, dtype=object if isinstance(vb, (list, tuple)) else None),
+                                          err_msg=key)
+        else:
+            assert va == vb, key
+
+
+@pytest.mark.parametrize("kind, options", [
+    ("binomial", {}), ("binomial", {"gains_lift": False}), ("multinomial", {}),
+    ("regression", {"distribution": "gaussian"}), ("regression", {"distribution": "huber", "huber_alpha": 0.8}),
+    ("regression", {"distribution": "tweedie", "tweedie_power": 1.3}), ("autoencoder", {}),
+])
+def test_metrics_on_executor_chunks_equal_the_dask_reduction(kind, options):
+    from daskml_h2o.models.metrics import add_gains_lift, chunk_blocks, compute_metrics_on_chunks
+    from daskml_h2o.parallel import LocalExecutor
+    y, preds, w = chunked_metric_inputs(kind)
+    domain = {"binomial": ["0", "1"], "multinomial": ["a", "b", "c"]}.get(kind)
+    ex = LocalExecutor(2)
+    got = compute_metrics_on_chunks(ex, kind, y, preds, w, domain=domain, algo="gbm", **options)
+    as_dask = (lambda parts: None if parts is None else da.concatenate([darr(p, max(1, len(p))) for p in parts]))
+    expected = compute_metrics(kind, as_dask(y), as_dask(preds), weights=as_dask(w), domain=domain, algo="gbm",
+                               **options)
+    same_metrics(got, expected)
+    if options.get("gains_lift") is False:
+        assert got.gains_lift() is None
+        add_gains_lift(got, chunk_blocks(ex, y, preds, w))
+        add_gains_lift(expected, as_dask(y), as_dask(preds), as_dask(w))
+        same_metrics(got, expected)
+        assert got.gains_lift() is not None

@@ -214,8 +214,8 @@ def test_history_only_metrics_with_no_usable_rows():
 
 def _forced_full_table(monkeypatch):
     import daskml_h2o.gbm.scoring as S
-    real = S.compute_metrics
-    monkeypatch.setattr(S, "compute_metrics", lambda *a, **k: real(*a, **{**k, "gains_lift": True}))
+    real = S.compute_metrics_on_chunks
+    monkeypatch.setattr(S, "compute_metrics_on_chunks", lambda *a, **k: real(*a, **{**k, "gains_lift": True}))
 
 
 def _history_values(model):

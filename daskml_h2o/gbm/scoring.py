@@ -3,11 +3,9 @@ metrics from the scores the chunks already hold, the scoring history and early s
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
-
 import numpy as np
 
-from daskml_h2o.models.metrics import add_gains_lift, compute_metrics, local_reductions, needs_gains_lift
+from daskml_h2o.models.metrics import add_gains_lift, chunk_blocks, compute_metrics_on_chunks, needs_gains_lift
 from daskml_h2o.models.scoring import (ScoringHistory, format_duration, format_timestamp, metric_columns,
                                        metric_more_is_better, metric_value, resolve_stopping_metric, stop_early)
 
@@ -32,17 +30,13 @@ def _column(chunk, name):
     return chunk[name]
 
 
-def _score_arrays(ex, scorer, data, F, kind, domain):
-    """(response, predictions, weights) of the chunks of ``data`` whose scores are ``F``."""
+def _score_columns(ex, scorer, data, F):
+    """(response, predictions, weights) per chunk of ``data`` whose scores are ``F``, where the
+    executor holds the chunks: metrics reduce them there (models.metrics.ChunkBlocks)."""
     preds = ex.map(_predictions, data.chunks, F, args=(scorer,), name="gbm-score-predict")
-    ncols = None if kind == "regression" else len(domain)
-    y = ex.as_array(ex.map(_column, data.chunks, args=("y",), name="gbm-score-y"), data.nrows)
-    w = ex.as_array(ex.map(_column, data.chunks, args=("w",), name="gbm-score-w"), data.nrows)
-    return y, ex.as_array(preds, data.nrows, ncols), w
-
-
-def _reductions(ex):
-    return local_reductions() if ex.local else nullcontext()
+    y = ex.map(_column, data.chunks, args=("y",), name="gbm-score-y")
+    w = ex.map(_column, data.chunks, args=("w",), name="gbm-score-w")
+    return y, preds, w
 
 
 def score_model(ex, scorer, data, F, kind, domain, options, on, gains_lift=True):
@@ -51,10 +45,9 @@ def score_model(ex, scorer, data, F, kind, domain, options, on, gains_lift=True)
     ``gains_lift=False`` (a scoring during training) skips the binomial gains/lift table:
     the history needs only its first lift.
     """
-    y, p, w = _score_arrays(ex, scorer, data, F, kind, domain)
-    with _reductions(ex):
-        return compute_metrics(kind, y, p, weights=w, domain=domain, algo="gbm", on=on, gains_lift=gains_lift,
-                               **options)
+    y, p, w = _score_columns(ex, scorer, data, F)
+    return compute_metrics_on_chunks(ex, kind, y, p, weights=w, domain=domain, algo="gbm", on=on,
+                                     gains_lift=gains_lift, **options)
 
 
 def _valid_update(chunk, F, row, strategy, K):
@@ -130,9 +123,7 @@ class ScoringSchedule:
                 self.ex.retrying(lambda: self._add_gains_lift(metrics, data, F))
 
     def _add_gains_lift(self, metrics, data, F):
-        y, p, w = _score_arrays(self.ex, self.scorer, data, F, self.kind, self.spec.domain)
-        with _reductions(self.ex):
-            add_gains_lift(metrics, y, p, w)
+        add_gains_lift(metrics, chunk_blocks(self.ex, *_score_columns(self.ex, self.scorer, data, F)))
 
     def _score(self, states, final=False):
         start = time.monotonic()
