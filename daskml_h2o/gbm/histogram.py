@@ -17,6 +17,8 @@ combine with ``combine_node_sums``. ``adaptive_level_step`` is H2O's UniformAdap
 variant on raw values: each slot's numeric histogram spans that node's own range.
 Rows with weight 0 (out-of-bag, NA response) are routed but never counted.
 """
+import threading
+
 import numpy as np
 from numba import njit
 
@@ -200,11 +202,9 @@ def route_table(node_ids, feature, kind, left, right, bin_, na_left, bs_start, b
 @njit(nogil=True, cache=True)
 def _ragged_level_step(Xb, node_ids, grad, w, num, den, f, feature, kind, bin_, na_left, left,
                        right, bs_start, bs_len, bitsets, na_bin, slot_of_node, n_slots, n_nodes,
-                       first, offsets):
+                       first, offsets, rows, slots):
     n = Xb.shape[0]
     ids = np.empty(n, dtype=np.int32)
-    rows = np.empty(n, dtype=np.int64)
-    slots = np.empty(n, dtype=np.int64)
     m = 0
     sums = np.zeros((n_nodes, N_NODE_SUMS))
     sums[:, SUM_FMIN] = np.inf
@@ -240,9 +240,23 @@ def ragged_level_step(Xb, node_ids, grad, w, num, den, f, plan, na_bin, offsets)
     """level_step on the ragged layout, route + node sums + histograms in one row pass.
     Returns (node_ids, hist, node_sums); hist is (plan.n_slots, offsets[-1], 3)."""
     fe, k, b, t, nl, le, ri, bs, bl, lv, bits = plan.route
+    rows, slots = _row_scratch(Xb.shape[0])
     return _ragged_level_step(Xb, node_ids, grad, w, num, den, f, fe, k, b, nl, le, ri, bs, bl,
                               bits, na_bin, plan.slot_of_node, plan.n_slots, plan.n_nodes,
-                              plan.first, offsets)
+                              plan.first, offsets, rows, slots)
+
+
+_scratch = threading.local()
+
+
+def _row_scratch(n):
+    """Two int64 work arrays of at least ``n`` entries, kept per thread across levels: fresh
+    ones page-fault in on every level where large allocations are new mappings (dask worker
+    processes run with MALLOC_TRIM_THRESHOLD_ set, which fixes glibc's mmap threshold)."""
+    have = getattr(_scratch, "rows", None)
+    if have is None or have.shape[0] < n:
+        _scratch.rows, _scratch.slots = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    return _scratch.rows, _scratch.slots
 
 
 def level_step(Xb, node_ids, grad, w, num, den, f, plan, na_bin):
