@@ -80,6 +80,7 @@ def _quality(case, test, target, probs=None, recon_mse=None):
 
 def run_daskml(case, n_rows, cores, processes):
     import dask.dataframe as dd
+    import distributed
     sys.path.insert(0, ROOT)
     import daskml_h2o as h2o
     from daskml_h2o.deeplearning.estimator import H2OAutoEncoderEstimator, H2ODeepLearningEstimator
@@ -105,6 +106,7 @@ def run_daskml(case, n_rows, cores, processes):
     tr = frame(train, not auto)
     te = frame(test, False)
     tr._ddf = tr._ddf.persist()
+    distributed.wait(tr._ddf)  # H2O's frame is parsed before its fit is timed: ours too
     if auto:
         model, secs = _common.first_and_warm(lambda: H2OAutoEncoderEstimator(seed=1, **params),
                                              lambda m: m.train(x=x, training_frame=tr))

@@ -103,11 +103,13 @@ def chunk_residuals(dist, y, F, offset=None, nclasses=1, power=1.5, alpha=0.5, d
 
 
 def chunk_tree_inputs(Xb, dist, y, z, f, w_inbag, power=1.5):
-    """Per-row arrays one tree needs (z, in-bag w, Newton terms, link score f)."""
+    """Per-row arrays one tree needs (z, in-bag w, Newton terms; the link score f for log links)."""
     y = np.asarray(y, dtype=np.float64)
     f = np.asarray(f, dtype=np.float64)
     num, den = D.newton_terms(dist, y, z, f, power)
-    return TreeChunk(Xb, np.ascontiguousarray(z, dtype=np.float32), w_inbag, num, den, f)
+    # the level kernels track each node's range of f only where leaves need it (log links, §8.6)
+    f_range = f if dist in D.LOG_LINK else np.empty(0)
+    return TreeChunk(Xb, np.ascontiguousarray(z, dtype=np.float32), w_inbag, num, den, f_range)
 
 
 def chunk_level_step(chunk, node_ids, plan, na_bin):

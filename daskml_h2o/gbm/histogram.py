@@ -69,6 +69,7 @@ def accumulate_node_sums(node_ids, arrived, grad, w, num, den, f, n_nodes):
     sums = np.zeros((n_nodes, 6))
     sums[:, 4] = np.inf
     sums[:, 5] = -np.inf
+    track_f = f.shape[0] > 0  # an empty f: no log link, the F range is not needed
     for i in range(node_ids.shape[0]):
         nd = node_ids[i]
         if nd < 0 or not arrived[i] or w[i] == 0.0:
@@ -78,8 +79,9 @@ def accumulate_node_sums(node_ids, arrived, grad, w, num, den, f, n_nodes):
         sums[nd, 1] += wi * num[i]
         sums[nd, 2] += wi * den[i]
         sums[nd, 3] += wi * np.float64(grad[i])
-        sums[nd, 4] = min(sums[nd, 4], f[i])
-        sums[nd, 5] = max(sums[nd, 5], f[i])
+        if track_f:
+            sums[nd, 4] = min(sums[nd, 4], f[i])
+            sums[nd, 5] = max(sums[nd, 5], f[i])
     return sums
 
 
@@ -212,6 +214,7 @@ def _ragged_level_step(Xb, node_ids, grad, w, num, den, f, feature, kind, bin_, 
     start, col, child, table = route_table(node_ids, feature, kind, left, right, bin_, na_left,
                                            bs_start, bs_len, bitsets, na_bin, offsets)
     last = offsets[1:] - offsets[:-1] - 1
+    track_f = f.shape[0] > 0  # an empty f: no log link, the F range is not needed
     for i in range(n):
         nd = node_ids[i]
         c = col[nd]
@@ -226,8 +229,9 @@ def _ragged_level_step(Xb, node_ids, grad, w, num, den, f, feature, kind, bin_, 
             sums[nd2, SUM_NUM] += wi * num[i]
             sums[nd2, SUM_DEN] += wi * den[i]
             sums[nd2, SUM_WZ] += wi * g
-            sums[nd2, SUM_FMIN] = min(sums[nd2, SUM_FMIN], f[i])
-            sums[nd2, SUM_FMAX] = max(sums[nd2, SUM_FMAX], f[i])
+            if track_f:
+                sums[nd2, SUM_FMIN] = min(sums[nd2, SUM_FMIN], f[i])
+                sums[nd2, SUM_FMAX] = max(sums[nd2, SUM_FMAX], f[i])
         # always written, kept only when counted: a data-dependent branch here mispredicts
         s = slot_of_node[nd2]
         rows[m] = i
