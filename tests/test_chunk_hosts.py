@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daskml_h2o import parallel
+from daskml_h2o import chunk_hosts, parallel
 from daskml_h2o.chunk_hosts import HostExecutor, _balanced_placement
 
 pytestmark = pytest.mark.processes
@@ -63,8 +63,10 @@ def chunks(process_cluster):
     return parallel.persist_chunks(ddf, _chunk, client=process_cluster), pdf["x"].to_numpy()
 
 
-@pytest.fixture
-def ex(process_cluster):
+@pytest.fixture(params=["channel", "actor"])
+def ex(process_cluster, request, monkeypatch):
+    """Both ways of calling the hosts: the direct channel (hosts on this machine) and the actor."""
+    monkeypatch.setattr(chunk_hosts, "DIRECT_CHANNELS", request.param == "channel")
     executor = HostExecutor(process_cluster)
     yield executor
     executor.close()
@@ -196,3 +198,45 @@ def test_metrics_reduce_on_the_hosts_like_in_process(process_cluster, ex, kind):
 
 def _scaled_field(chunk, name, factor):
     return chunk[name] * factor
+
+
+def _channel_threads():
+    import threading
+    return sum(t.name == "daskml-h2o-host-channel" for t in threading.enumerate())
+
+
+def test_hosts_on_this_machine_are_called_over_a_channel_only_when_they_prove_it(process_cluster, chunks, ex):
+    chunk_set, x = chunks
+    data = ex.chunks(chunk_set)
+    assert np.array_equal(np.concatenate(ex.gather(ex.map(_scaled, data, args=(2.0,), name="s"))), 2.0 * x)
+    if not chunk_hosts.DIRECT_CHANNELS:
+        assert ex.channels == {}
+        return
+    assert sorted(ex.channels) == sorted(ex.hosts)  # a LocalCluster's workers share the machine
+    host = next(iter(ex.hosts.values()))
+    address = next(iter(ex.hosts))
+    # a host that cannot read the driver's token file (another machine) opens no channel
+    assert host.open_channel(b"key", "/nonexistent/daskml-h2o-probe", b"token").result() is None
+    # one the driver cannot connect to is abandoned: its waiting thread ends, its socket goes
+    before = process_cluster.run(_channel_threads, workers=[address])[address]
+    probe = os.path.join(__import__("tempfile").gettempdir(), "daskml-h2o-probe-test")
+    with open(probe, "wb") as fh:
+        fh.write(b"token")
+    try:
+        path = host.open_channel(b"key", probe, b"token").result()
+    finally:
+        os.unlink(probe)
+    assert os.path.exists(path)
+    assert process_cluster.run(_channel_threads, workers=[address])[address] == before + 1
+    host.abandon_channel(path).result()
+    deadline = time.monotonic() + 10
+    while process_cluster.run(_channel_threads, workers=[address])[address] != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_cluster.run(_channel_threads, workers=[address])[address] == before
+    assert not os.path.exists(path)
+    # closing the executor ends the channels' threads on the hosts
+    ex.close()
+    deadline = time.monotonic() + 10
+    while sum(process_cluster.run(_channel_threads).values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sum(process_cluster.run(_channel_threads).values()) == 0

@@ -31,8 +31,16 @@ def _fit(df, ntrees=20, **kw):
     return m, m._model.predict_raw(X)[:, 1]
 
 
+@pytest.fixture(params=["channel", "actor"])
+def host_calls(request, monkeypatch):
+    """Both ways the driver calls the chunk hosts (direct channel on one machine, dask actor)."""
+    from daskml_h2o import chunk_hosts
+    monkeypatch.setattr(chunk_hosts, "DIRECT_CHANNELS", request.param == "channel")
+    return request.param
+
+
 @pytest.fixture
-def on_process_cluster(process_cluster):
+def on_process_cluster(process_cluster, host_calls):
     h2o.shutdown()
     h2o.init(url=process_cluster.scheduler.address, verbose=False)
     h2o.no_progress()
@@ -40,7 +48,7 @@ def on_process_cluster(process_cluster):
     h2o.shutdown()
 
 
-def test_process_cluster_gives_the_in_process_model(h2o_session, process_cluster):
+def test_process_cluster_gives_the_in_process_model(h2o_session, process_cluster, host_calls):
     df = _data()
     _, local = _fit(df)
     h2o.shutdown()
