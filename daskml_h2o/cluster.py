@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dask
@@ -107,7 +108,7 @@ def _start_local(nthreads, max_mem_size, min_mem_size, ice_root, processes, n_wo
     kwargs = {}
     if ice_root is not None:
         kwargs["local_directory"] = str(ice_root)
-    with dask.config.set(_worker_process_environ()):
+    with _worker_process_environ():
         return distributed.LocalCluster(
             n_workers=n_workers,
             threads_per_worker=threads_per_worker,
@@ -119,20 +120,31 @@ def _start_local(nthreads, max_mem_size, min_mem_size, ice_root, processes, n_wo
 
 
 _TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+_TRIM_VAR = "MALLOC_TRIM_THRESHOLD_"
 _DASK_DEFAULT_TRIM = 65536
 
 
-def _worker_process_environ() -> dict:
-    """Config for the embedded cluster's worker processes. Dask starts them with
-    MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap threshold at 128 KiB: every
-    array above that is a fresh mapping whose pages fault in on first touch. A GBM tree level
-    allocates a few such arrays per chunk, so its kernel ran 1.5x slower in a worker process
-    than in the driver (flights: 2.6 vs 1.7 ms a level). Without the variable glibc keeps its
-    adaptive threshold and reuses freed memory, as in any Python process. A value the user
-    configured is kept; only dask's shipped default is dropped."""
-    if dask.config.get(_TRIM_KEY, None) == _DASK_DEFAULT_TRIM and "MALLOC_TRIM_THRESHOLD_" not in os.environ:
-        return {_TRIM_KEY: None}
-    return {}
+@contextmanager
+def _worker_process_environ():
+    """The embedded cluster's worker processes start without dask's MALLOC_TRIM_THRESHOLD_=65536,
+    which also fixes glibc's mmap threshold at 128 KiB: every array above that is a fresh
+    mapping whose pages fault in on first touch. A GBM tree level allocates a few such arrays
+    per chunk, so its kernel ran 1.5x slower in a worker process than in the driver (flights:
+    2.6 vs 1.7 ms a level); without the variable glibc keeps its adaptive threshold and reuses
+    freed memory, as in any Python process. Dask's nannies also leave the variable in this
+    process's environment (which spawned workers inherit), so dask's value is taken out of both
+    while the workers start and put back after. A value the user chose is kept."""
+    if dask.config.get(_TRIM_KEY, None) != _DASK_DEFAULT_TRIM or \
+            os.environ.get(_TRIM_VAR, str(_DASK_DEFAULT_TRIM)) != str(_DASK_DEFAULT_TRIM):
+        yield
+        return
+    leaked = os.environ.pop(_TRIM_VAR, None)
+    try:
+        with dask.config.set({_TRIM_KEY: None}):
+            yield
+    finally:
+        if leaked is not None:
+            os.environ[_TRIM_VAR] = leaked
 
 
 def init(url=None, ip=None, port=None, name=None, https=None, insecure=None, username=None, password=None,

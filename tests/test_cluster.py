@@ -65,14 +65,22 @@ def test_init_processes_layout():
 
 def test_worker_process_environ_keeps_what_the_user_configured(monkeypatch):
     from daskml_h2o.cluster import _TRIM_KEY, _worker_process_environ
-    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
-    with dask.config.set({_TRIM_KEY: 65536}):
-        assert _worker_process_environ() == {_TRIM_KEY: None}
-    with dask.config.set({_TRIM_KEY: 1_000_000}):
-        assert _worker_process_environ() == {}
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
-    with dask.config.set({_TRIM_KEY: 65536}):
-        assert _worker_process_environ() == {}
+
+    def inside(config_value, env_value):
+        if env_value is None:
+            monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+        else:
+            monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", env_value)
+        with dask.config.set({_TRIM_KEY: config_value}):
+            with _worker_process_environ():
+                seen = dask.config.get(_TRIM_KEY, None), os.environ.get("MALLOC_TRIM_THRESHOLD_")
+            assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == env_value  # restored afterwards
+        return seen
+
+    assert inside(65536, None) == (None, None)
+    assert inside(65536, "65536") == (None, None)  # left behind by an earlier cluster's nanny
+    assert inside(1_000_000, None) == (1_000_000, None)
+    assert inside(65536, "1000000") == (65536, "1000000")
 
 
 def _warmup_compiled():
