@@ -622,3 +622,13 @@ def test_metrics_on_executor_chunks_equal_the_dask_reduction(kind, options):
         add_gains_lift(expected, as_dask(y), as_dask(preds), as_dask(w))
         same_metrics(got, expected)
         assert got.gains_lift() is not None
+
+
+def test_metrics_on_chunks_need_the_domain_for_classes():
+    from daskml_h2o.models.metrics import compute_metrics_on_chunks
+    from daskml_h2o.parallel import LocalExecutor
+    y, preds, w = chunked_metric_inputs("multinomial")
+    with pytest.raises(ValueError, match="multinomial metrics on chunks need the response domain"):
+        compute_metrics_on_chunks(LocalExecutor(1), "multinomial", y, preds, w)
+    with pytest.raises(ValueError, match="metrics kind must be one of"):
+        compute_metrics_on_chunks(LocalExecutor(1), "ranking", y, preds, w)

@@ -7,6 +7,8 @@ the result into ``H2OBinomialModelMetrics`` / ``H2OMultinomialModelMetrics`` /
 ``H2ORegressionModelMetrics`` / ``H2OAutoEncoderModelMetrics``. Rows are never gathered.
 Only two things need extra passes over the (persisted) predictions: the exact quantiles
 of p1 that bound the gains/lift groups, and the Huber delta (a quantile of |y - yhat|).
+``compute_metrics_on_chunks`` runs the same passes over per-chunk values an algorithm's
+executor holds (``ChunkBlocks``: no dask graph per pass), with identical results.
 
 Binomial AUC follows H2O's AUC2: per chunk, rows are inserted in order into an online
 histogram of at most 400 bins (centre = mean prediction, weighted positive and negative
@@ -1010,6 +1012,8 @@ def compute_metrics_on_chunks(ex, kind, actual, preds, weights=None, domain=None
     chunk_blocks(...))`` later."""
     if kind not in KINDS:
         raise ValueError("metrics kind must be one of %s, got %r" % (KINDS, kind))
+    if kind in ("binomial", "multinomial") and domain is None:
+        raise ValueError("%s metrics on chunks need the response domain (its class labels)" % kind)
     blocks = chunk_blocks(ex, actual, preds, weights)
     label = dict(algo=algo, on=on, description=description)
     if kind == "regression":
