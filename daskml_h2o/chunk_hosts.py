@@ -28,21 +28,18 @@ import itertools
 import logging
 import os
 import pickle
+import socket
 import tempfile
 import threading
 import time
 import uuid
 import weakref
-from multiprocessing.connection import Client as _ChannelClient
-from multiprocessing.connection import Listener as _ChannelListener
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Client as _ChannelClient
+from multiprocessing.connection import Listener as _ChannelListener
 
 import cloudpickle
-import dask
-import dask.array as da
-import distributed
-import numpy as np
 
 from daskml_h2o.parallel import ChunkSet, PartitionError, _on_partition, _ordered_groups, _token, map_chunks
 
@@ -91,7 +88,6 @@ class ChunkHost:
 
     def abandon_channel(self, path: str) -> None:
         """Wake a channel's thread still waiting for the driver (which could not connect)."""
-        import socket
         try:
             with socket.socket(socket.AF_UNIX) as sock:
                 sock.connect(path)  # accepted, then refused by the key check: the thread ends
@@ -182,11 +178,6 @@ def _adopt(host_key, key, chunk):
     """Task on the worker holding ``chunk``: hand the (already local) object to the host."""
     _local_host(host_key).put(key, chunk)
     return True
-
-
-def _host_value(host_key, key):
-    """Task on a host's worker: one value as an ordinary dask result (no copy)."""
-    return _local_host(host_key).values[key]
 
 
 class _Step:
@@ -310,23 +301,6 @@ class HostExecutor:
 
     def wait(self, items) -> None:
         self._call_hosts({})
-
-    def as_array(self, items: list, nrows: list, ncols: int | None = None):
-        """A dask array over the hosts' values: one task per chunk on its host's worker hands
-        the value over to dask, so metrics reduce where the values live."""
-        self._call_hosts({})
-        token = _token()
-        # allow_other_workers: if the worker is lost, dask reruns the task elsewhere, where it
-        # fails (the host is gone) instead of waiting forever for that worker to come back
-        futures = [self.client.submit(_host_value, self._host_key(self.chunk_host[h.chunk]), h.key,
-                                      workers=[self.chunk_host[h.chunk]], allow_other_workers=True, pure=False,
-                                      key=f"host-value-{h.key}-{token}") for h in items]
-        # dask holds the values from here on: the hosts may forget them once the handles go
-        with self.client.as_current():
-            distributed.wait(futures)
-        pieces = [da.from_delayed(dask.delayed(f), shape=(int(n),) if ncols is None else (int(n), int(ncols)),
-                                  dtype=np.float64) for f, n in zip(futures, nrows)]
-        return da.concatenate(pieces, axis=0)
 
     def retrying(self, fn):
         """``fn()``, repeated once the hosts are recovered when a worker was lost during it."""

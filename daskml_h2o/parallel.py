@@ -19,14 +19,11 @@ import uuid
 from dataclasses import dataclass, field
 
 import dask
-import dask.array as da
 import distributed
-import numpy as np
 
 from daskml_h2o.cluster import get_client
 
-__all__ = ["ChunkSet", "persist_chunks", "map_chunks", "tree_reduce", "gather", "scatter", "as_dask_array",
-           "PartitionError"]
+__all__ = ["ChunkSet", "persist_chunks", "map_chunks", "tree_reduce", "gather", "scatter", "PartitionError"]
 
 _counter = itertools.count()
 
@@ -173,16 +170,6 @@ def gather(future_or_list, client=None):
     return client.gather(future_or_list)
 
 
-def as_dask_array(futures: list, nrows: list, ncols: int | None = None, dtype=np.float64):
-    """A dask array over per-chunk futures of numpy arrays (rows in chunk order), so dask
-    reductions (metrics) run where the chunks live."""
-    pieces = []
-    for fut, n in zip(futures, nrows):
-        shape = (int(n),) if ncols is None else (int(n), int(ncols))
-        pieces.append(da.from_delayed(dask.delayed(fut), shape=shape, dtype=dtype))
-    return da.concatenate(pieces, axis=0)
-
-
 def wait(futures) -> None:
     distributed.wait(futures)
 
@@ -220,9 +207,6 @@ class DaskExecutor:
 
     def gather(self, items):
         return gather(items, client=self.client)
-
-    def as_array(self, items: list, nrows: list, ncols: int | None = None):
-        return as_dask_array(items, nrows, ncols)
 
     def wait(self, items) -> None:
         distributed.wait(items)
@@ -280,15 +264,6 @@ class LocalExecutor:
 
     def gather(self, items):
         return items
-
-    def as_array(self, items: list, nrows: list, ncols: int | None = None):
-        # one block per chunk, as the other executors: metrics reduce the same blocks in the
-        # same order (identical values), and the per-block passes run on threads.
-        # name=False: no hashing of the whole arrays at every scoring
-        if not items:
-            return da.from_array(np.empty((0,) if ncols is None else (0, ncols)), chunks=-1, name=False)
-        blocks = [da.from_array(np.asarray(v, dtype=np.float64), chunks=-1, name=False) for v in items]
-        return blocks[0] if len(blocks) == 1 else da.concatenate(blocks, axis=0)
 
     def wait(self, items) -> None:
         return None

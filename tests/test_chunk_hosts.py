@@ -1,10 +1,11 @@
 """The chunk-host executor on a LocalCluster of worker processes: the same results as the
 in-process executor (reductions in partition order), values forgotten with their handles,
-constants sent once, dask arrays over host values, and a lost worker's chunks replayed from
+constants sent once, metrics reduced on the hosts, and a lost worker's chunks replayed from
 lineage."""
 import gc
 import os
 import signal
+import tempfile
 import time
 
 import dask.dataframe as dd
@@ -111,15 +112,6 @@ def test_values_are_forgotten_with_their_handles_and_constants_sent_once(process
     assert np.array_equal(np.concatenate(ex.gather(kept)), 3.0 * x)
 
 
-def test_as_array_gives_a_dask_array_over_the_host_values(process_cluster, chunks, ex):
-    chunk_set, x = chunks
-    data = ex.chunks(chunk_set)
-    arr = ex.as_array(ex.map(_scaled, data, args=(2.0,), name="scaled"), chunk_set.nrows)
-    gc.collect()
-    ex.wait([])  # the hosts forget the values: dask holds them now
-    assert np.isclose(arr.sum().compute(scheduler=process_cluster.get), 2.0 * x.sum())
-
-
 def test_a_failing_step_names_its_partition(process_cluster, chunks, ex):
     chunk_set, _ = chunks
     data = ex.chunks(chunk_set)
@@ -219,7 +211,7 @@ def test_hosts_on_this_machine_are_called_over_a_channel_only_when_they_prove_it
     assert host.open_channel(b"key", "/nonexistent/daskml-h2o-probe", b"token").result() is None
     # one the driver cannot connect to is abandoned: its waiting thread ends, its socket goes
     before = process_cluster.run(_channel_threads, workers=[address])[address]
-    probe = os.path.join(__import__("tempfile").gettempdir(), "daskml-h2o-probe-test")
+    probe = os.path.join(tempfile.gettempdir(), "daskml-h2o-probe-test")
     with open(probe, "wb") as fh:
         fh.write(b"token")
     try:

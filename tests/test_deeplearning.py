@@ -479,3 +479,26 @@ def test_two_worker_processes_train_one_shared_copy_like_one_process():
         w1, w2 = one._model.state.weights[0], two._model.state.weights[0]
         assert w1 - w0 > 0.3 and w2 == pytest.approx(w1, abs=0.02)
         assert two.scoring_history()["samples"].iloc[-1] == 2000
+
+
+@pytest.mark.parametrize("make", [
+    lambda: H2ODeepLearningEstimator(reproducible=True, **FAST),
+    lambda: H2OAutoEncoderEstimator(reproducible=True, activation="Tanh", **FAST),
+])
+def test_scoring_sets_above_the_gather_limit_reduce_on_their_chunks(h2o_session, monkeypatch, make):
+    """Scoring sets over _LOCAL_SCORING_ROWS are reduced chunk by chunk where they are held:
+    on one chunk that equals the gathered set's metrics."""
+    from daskml_h2o.deeplearning import dl_scoring
+    from tests.test_metrics import same_metrics
+    train = frame_of(blobs(300, seed=3), npartitions=1)
+    x = ["x0", "x1", "x2", "x3"]
+
+    def fit():
+        m = make()
+        m.train(x=x, training_frame=train) if isinstance(m, H2OAutoEncoderEstimator) else \
+            m.train(x=x, y="y", training_frame=train)
+        return m._metrics["train"]
+
+    gathered = fit()
+    monkeypatch.setattr(dl_scoring, "_LOCAL_SCORING_ROWS", 0)
+    same_metrics(fit(), gathered)

@@ -605,12 +605,13 @@ def same_metrics(a, b):
     ("regression", {"distribution": "gaussian"}), ("regression", {"distribution": "huber", "huber_alpha": 0.8}),
     ("regression", {"distribution": "tweedie", "tweedie_power": 1.3}), ("autoencoder", {}),
 ])
-def test_metrics_on_executor_chunks_equal_the_dask_reduction(kind, options):
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_metrics_on_executor_chunks_equal_the_dask_reduction(kind, options, executor, h2o_session):
     from daskml_h2o.models.metrics import add_gains_lift, chunk_blocks, compute_metrics_on_chunks
-    from daskml_h2o.parallel import LocalExecutor
+    from daskml_h2o.parallel import DaskExecutor, LocalExecutor
     y, preds, w = chunked_metric_inputs(kind)
     domain = {"binomial": ["0", "1"], "multinomial": ["a", "b", "c"]}.get(kind)
-    ex = LocalExecutor(2)
+    ex = LocalExecutor(2) if executor == "local" else DaskExecutor()
     got = compute_metrics_on_chunks(ex, kind, y, preds, w, domain=domain, algo="gbm", **options)
     as_dask = (lambda parts: None if parts is None else da.concatenate([darr(p, max(1, len(p))) for p in parts]))
     expected = compute_metrics(kind, as_dask(y), as_dask(preds), weights=as_dask(w), domain=domain, algo="gbm",

@@ -9,7 +9,7 @@ import numpy as np
 
 from daskml_h2o import parallel
 from daskml_h2o.deeplearning import local_train as LT
-from daskml_h2o.models.metrics import compute_metrics, local_reductions
+from daskml_h2o.models.metrics import compute_metrics, compute_metrics_on_chunks, local_reductions
 from daskml_h2o.models.scoring import (ScoringHistory, format_duration, format_speed, format_timestamp,
                                        metric_columns, metric_more_is_better, metric_value,
                                        resolve_stopping_metric, stop_early)
@@ -39,34 +39,33 @@ def _scored_chunk(chunk, scorer, state):
 
 
 def score_chunks(scorer, state, chunks, on, description, executor=None):
-    """Metrics of the network `state` on persisted scoring chunks (dask reductions), the chunks
-    held where ``executor`` runs its steps (named tasks by default)."""
+    """Metrics of the network `state` on persisted scoring chunks, the chunks held where
+    ``executor`` runs its steps (named tasks by default)."""
     ex = executor or parallel.DaskExecutor()
     items = chunks.futures
+    kind, options = _metric_kind(scorer)
     if chunks.total_rows <= _LOCAL_SCORING_ROWS:
         parts = ex.gather(ex.map(_scored_chunk, items, args=(scorer, state), name="dl-score-local"))
         preds, y, w = (np.concatenate([p[k] for p in parts]) for k in range(3))
         with local_reductions():
-            return _metrics(scorer, preds, y, w, on, description)
-    nrows = chunks.nrows
-    ncols = None if scorer.kind in ("regression", "unsupervised") else len(scorer.response_domain)
-    preds = ex.as_array(ex.map(_predict_chunk, items, args=(scorer, state), name="dl-score-predict"), nrows, ncols)
-    w = ex.as_array(ex.map(_column, items, args=("w",), name="dl-score-w"), nrows)
-    y = ex.as_array(ex.map(_column, items, args=("y",), name="dl-score-y"), nrows)
-    return _metrics(scorer, preds, y, w, on, description)
+            return compute_metrics(kind, None if kind == "autoencoder" else y, preds, weights=w,
+                                   algo="deeplearning", on=on, description=description, **options)
+    preds = ex.map(_predict_chunk, items, args=(scorer, state), name="dl-score-predict")
+    w = ex.map(_column, items, args=("w",), name="dl-score-w")
+    y = None if kind == "autoencoder" else ex.map(_column, items, args=("y",), name="dl-score-y")
+    return compute_metrics_on_chunks(ex, kind, y, preds, w, algo="deeplearning", on=on, description=description,
+                                     **options)
 
 
-def _metrics(scorer, preds, y, w, on, description):
+def _metric_kind(scorer):
+    """The metrics kind of the scorer's model and its options (domain, regression distribution)."""
     if scorer.kind == "unsupervised":
-        return compute_metrics("autoencoder", None, preds, weights=w, algo="deeplearning", on=on,
-                               description=description)
-    options = {}
+        return "autoencoder", {}
+    options = {"domain": scorer.response_domain}
     if scorer.kind == "regression":
-        dist = scorer.distribution
-        options = {"distribution": dist, "tweedie_power": scorer.params["tweedie_power"],
-                   "quantile_alpha": scorer.params["quantile_alpha"], "huber_alpha": scorer.params["huber_alpha"]}
-    return compute_metrics(scorer.kind, y, preds, weights=w, domain=scorer.response_domain, algo="deeplearning",
-                           on=on, description=description, **options)
+        options.update(distribution=scorer.distribution, tweedie_power=scorer.params["tweedie_power"],
+                       quantile_alpha=scorer.params["quantile_alpha"], huber_alpha=scorer.params["huber_alpha"])
+    return scorer.kind, options
 
 
 def _model_loss(metrics, metric, kind):

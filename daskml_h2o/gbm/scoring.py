@@ -3,6 +3,7 @@ metrics from the scores the chunks already hold, the scoring history and early s
 from __future__ import annotations
 
 import time
+
 import numpy as np
 
 from daskml_h2o.models.metrics import add_gains_lift, chunk_blocks, compute_metrics_on_chunks, needs_gains_lift

@@ -641,7 +641,7 @@ def _same_chunks(a, b):
 
 class ChunkBlocks:
     """Per-chunk columns an algorithm's executor holds (``parallel.LocalExecutor``'s arrays,
-    chunk hosts' handles), the other form of a blocks list: metric passes run as the
+    chunk hosts' handles, ``DaskExecutor``'s futures), the other form of a blocks list: metric passes run as the
     executor's steps (direct calls in process, one call per host on worker processes) instead
     of dask graphs, which cost a scheduler round trip each (~35 ms on worker processes, ~8 ms
     of dask overhead in process). Partials and their chunk-order grouping are the same, so the
@@ -656,8 +656,9 @@ class ChunkBlocks:
         present = [c for c in self.columns if c is not None]
         parts = self.ex.map(_partial_of_columns, *present, args=(partial, layout, tuple(partial_args)),
                             name="metrics-partial")
-        return self.ex.reduce(functools.partial(_combine_group, kind), parts, name="metrics-combine",
-                              split_every=_SPLIT_EVERY)
+        # gather: a DaskExecutor's reduce leaves a future, the others a value (returned as is)
+        return self.ex.gather(self.ex.reduce(functools.partial(_combine_group, kind), parts,
+                                             name="metrics-combine", split_every=_SPLIT_EVERY))
 
 
 def _partial_of_columns(*values):
