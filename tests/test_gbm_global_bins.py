@@ -77,8 +77,10 @@ def test_route_table_is_the_trees_binned_routing():
     assert {T.RANGE, T.BITSET, T.NA_VS_REST} <= set(k.tolist())
     off = H.ragged_offsets(spec.n_bins)
     at = np.array([nd for nd in range(len(k)) if nd % 3], np.int32)  # rows sit at these nodes
-    start, col, child, table = H.route_table(at, fe, k, le, ri, b, nl, bs, bl, bits, spec.na_bin,
-                                             off)
+    present = H.nodes_with_rows(at, len(k))
+    np.testing.assert_array_equal(present, np.isin(np.arange(len(k)), at))
+    start, col, child, table = H.route_table(present, fe, k, le, ri, b, nl, bs, bl, bits,
+                                             spec.na_bin, off)
     for nd in range(len(k)):
         if k[nd] == T.LEAF or nd not in at:
             assert start[nd] == 0 and list(child[nd]) == [nd, nd]
@@ -103,7 +105,23 @@ def test_ragged_level_step_equals_the_dense_one(levels):
                           plan._replace(offsets=off), spec.na_bin)
     np.testing.assert_array_equal(ragged[0], dense[0])
     np.testing.assert_array_equal(_dense_view(ragged[1], spec.n_bins, spec.na_bin), dense[1])
-    np.testing.assert_array_equal(ragged[2], dense[2])
+    # node sums wait for the final pass
+    assert (ragged[2][:, :H.SUM_FMIN] == 0).all() and dense[2][:, H.SUM_W].sum() > 0
+    # ... which sums every counted row at the node it ends in, in row order
+    final = H.level_step(chunk.Xb, ids, chunk.grad, chunk.w, chunk.num, chunk.den, chunk.f,
+                         plan._replace(offsets=off, final=True), spec.na_bin)
+    np.testing.assert_array_equal(final[0], dense[0])
+    assert final[1].shape == (0, off[-1], 3)
+    counted = chunk.w != 0
+    arrived = H.accumulate_node_sums(dense[0], counted, chunk.grad, chunk.w, chunk.num, chunk.den,
+                                     np.array(chunk.f, copy=True), plan.n_nodes)
+    np.testing.assert_array_equal(final[2], arrived)
+    # with the nodes rows sit at given, the same step
+    given = H.level_step(chunk.Xb, ids, chunk.grad, chunk.w, chunk.num, chunk.den, chunk.f,
+                         plan._replace(offsets=off, present=H.nodes_with_rows(ids, plan.n_nodes)),
+                         spec.na_bin)
+    for a, b in zip(given, ragged):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_find_splits_ragged_equals_dense():
@@ -163,9 +181,11 @@ def test_only_the_smaller_child_is_built():
     root = builder.nodes[0]
     assert plan.n_slots == 1
     built = int(np.flatnonzero(plan.slot_of_node == 0)[0])
-    ids, _, sums = G.chunk_level_step(chunk, ids, plan, spec.na_bin)
-    child_w = [sums[c, H.SUM_W] for c in (root["left"], root["right"])]
-    assert built in (root["left"], root["right"]) and sums[built, H.SUM_W] == min(child_w)
+    ids, _, _ = G.chunk_level_step(chunk, ids, plan, spec.na_bin)
+    child_w = [chunk.w[ids == c].sum() for c in (root["left"], root["right"])]
+    assert built in (root["left"], root["right"])
+    assert chunk.w[ids == built].sum() == pytest.approx(min(child_w))
+    assert min(child_w) < max(child_w)
 
 
 def _tree_fields(a, b):
@@ -203,3 +223,43 @@ def test_subtraction_grows_the_trees_of_the_dense_builder(monkeypatch, dist, wei
     dense = G.fit_reference([np.asfortranarray(c) for c in chunks], ys, ws, params, spec)
     assert sum(len(row[0].nodes) for row in dense.trees) > 6 * 15
     _tree_fields(fast, dense)
+
+
+def _grow(builder, chunk, na_bin):
+    ids = np.zeros(chunk.Xb.shape[0], np.int32)
+    plan, passes = builder.plan(first=True), 0
+    while plan is not None:
+        ids, hist, sums = G.chunk_level_step(chunk, ids, plan, na_bin)
+        plan, passes = builder.decide(hist, sums), passes + 1
+    return ids, passes
+
+
+@pytest.mark.parametrize("max_depth,min_rows", [(1, 5), (4, 5), (8, 40), (3, 1e9)])
+def test_the_final_pass_sums_every_leaf_as_the_dense_builder_does(max_depth, min_rows):
+    # depth 8 with min_rows 40 stops growing before the depth limit; min_rows 1e9: no split
+    rng = np.random.default_rng(11)
+    n = 2000
+    X = np.column_stack([rng.normal(size=n), rng.integers(0, 5, n).astype(float)])
+    X[rng.random(n) < 0.1, 0] = np.nan
+    spec = B.spec_from_data(X, max_bins=32, is_cat=[0, 1])
+    Xb = np.ascontiguousarray(B.bin_matrix(X, spec))
+    z = (np.nan_to_num(X[:, 0]) + X[:, 1] + rng.normal(size=n)).astype(np.float32)
+    w = rng.uniform(0.5, 1.5, n) * (rng.random(n) < 0.8)
+    chunk = G.TreeChunk(Xb, z, w, rng.normal(size=n), rng.uniform(size=n), rng.normal(size=n))
+    params = G.GrowParams(max_depth=max_depth, min_rows=min_rows)
+    fast = GlobalTreeBuilder(spec, params, np.random.default_rng(3))
+    dense = G.TreeBuilder(spec, params, np.random.default_rng(3))
+    fast_ids, fast_passes = _grow(fast, chunk, spec.na_bin)
+    dense_ids, dense_passes = _grow(dense, G.TreeChunk(np.asfortranarray(Xb), *chunk[1:]),
+                                    spec.na_bin)
+    np.testing.assert_array_equal(fast_ids, dense_ids)
+    leaf = np.array([nd["kind"] == T.LEAF for nd in fast.nodes])
+    np.testing.assert_array_equal(fast.leaf_stats()[leaf], dense.leaf_stats()[leaf])
+    # split nodes sum their children (the dense builder sums their rows when they arrive)
+    np.testing.assert_allclose(fast.leaf_stats()[~leaf], dense.leaf_stats()[~leaf], rtol=1e-12)
+    leaves = np.unique(fast_ids)
+    np.testing.assert_allclose(fast.leaf_stats()[leaves, H.SUM_W],
+                               [w[fast_ids == nd].sum() for nd in leaves])
+    # a tree that stops splitting early takes one pass more (the sums), never fewer
+    assert fast_passes - dense_passes in (0, 1)
+    assert len(fast.nodes) == len(dense.nodes) and (len(fast.nodes) == 1) == (min_rows == 1e9)

@@ -14,8 +14,9 @@ import numpy as np
 from numba import njit
 
 from .grower import LevelPlan, TreeBuilder
-from .histogram import combine_node_sums, ragged_offsets
+from .histogram import SUM_FMAX, SUM_FMIN, combine_node_sums, ragged_offsets
 from .splitting import ST_W_LEFT, ST_W_RIGHT, find_splits_open
+from .tree import LEAF
 
 __all__ = ["GlobalTreeBuilder", "subtract_histograms", "open_level"]
 
@@ -119,11 +120,20 @@ class GlobalTreeBuilder(TreeBuilder):
         # per open node: where its histogram will be, its parent's row, its sibling's slot
         self.sources = (np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
 
-    def plan(self, first=False):
-        slot_of_node = np.full(len(self.nodes), -1, dtype=np.int32)
+    def plan(self, first=False, split_nodes=()):
+        """The next pass; ``split_nodes`` are the nodes the last decision split (rows sit
+        at them or at leaves). The final pass histograms nothing and sums the leaves."""
+        n = len(self.nodes)
+        slot_of_node = np.full(n, -1, dtype=np.int32)
         slot_of_node[self.built] = np.arange(len(self.built), dtype=np.int32)
-        return LevelPlan(self.route_arrays(), slot_of_node, len(self.built), len(self.nodes),
-                         first, offsets=self.offsets)
+        present = np.zeros(n, dtype=np.bool_)
+        present[list(split_nodes)] = True
+        return LevelPlan(self.route_arrays(), slot_of_node, len(self.built), n, first,
+                         offsets=self.offsets, final=self.final_pass, present=present)
+
+    def _final_plan(self, split_nodes=()):
+        self.open, self.built, self.final_pass = [], [], True
+        return self.plan(split_nodes=split_nodes)
 
     def _open_level(self, hist):
         root = self.nodes[self.open[0]]["depth"] == 0
@@ -141,6 +151,7 @@ class GlobalTreeBuilder(TreeBuilder):
         """Add the pass's node sums; split the open nodes; return the next plan or None."""
         self.sums = combine_node_sums(self.sums, node_sums)
         if self.final_pass or not self.open:
+            self._sum_split_nodes()
             return None
         derived, ok = self._open_level(hist)
         masks = self._subsample_columns(ok)
@@ -152,17 +163,32 @@ class GlobalTreeBuilder(TreeBuilder):
         new_open = []
         split = np.flatnonzero(feature >= 0).tolist()
         if not split:
-            return None
+            return self._final_plan()
         # Python scalars: the per-node bookkeeping then does no numpy scalar arithmetic
         feature, bins, nasplit, is_bits, stats = (a.tolist() for a in
                                                   (feature, bins, nasplit, is_bits, stats))
         for s in split:
             self._split(self.open[s], s, feature[s], bins[s], nasplit[s], is_bits[s], stats[s],
                         bitsets[s], new_open)
+        split_nodes = [self.open[s] for s in split]
+        if not new_open:
+            return self._final_plan(split_nodes)
         self._schedule(split, stats, new_open, (hist, derived, where))
         self.open = new_open
-        self.final_pass = not new_open
-        return self.plan()
+        return self.plan(split_nodes=split_nodes)
+
+    def _sum_split_nodes(self):
+        """A split node's sums are its children's: only the leaves were summed over rows (the
+        final pass); the tree records every node's weight and mean residual."""
+        sums = self.sums
+        for nd in range(len(self.nodes) - 1, -1, -1):  # children come after their parent
+            node = self.nodes[nd]
+            if node["kind"] == LEAF:
+                continue
+            a, b = sums[node["left"]], sums[node["right"]]
+            sums[nd, :SUM_FMIN] = a[:SUM_FMIN] + b[:SUM_FMIN]
+            sums[nd, SUM_FMIN] = min(a[SUM_FMIN], b[SUM_FMIN])
+            sums[nd, SUM_FMAX] = max(a[SUM_FMAX], b[SUM_FMAX])
 
     def _schedule(self, split, stats, new_open, level):
         """Choose the nodes the chunks build next and how the others are derived."""

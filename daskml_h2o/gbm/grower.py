@@ -27,10 +27,13 @@ from .splitting import (NA_ALONE_LEFT, NA_ALONE_RIGHT, NA_LEFT, NA_NONE, NA_VS_R
                         round_histograms)
 from .tree import BITSET, LEAF, NA_VS_REST as K_NA_VS_REST, NODE_DTYPE, RANGE, Tree
 
-# offsets: the ragged histogram layout of global bins (histogram.ragged_offsets), None = dense
+# offsets: the ragged histogram layout of global bins (histogram.ragged_offsets), None = dense.
+# On the ragged layout, final marks the tree's last pass (the one that sums the leaves) and
+# present, when known, the nodes rows sit at (histogram.route_table).
 LevelPlan = namedtuple("LevelPlan", ["route", "slot_of_node", "n_slots", "n_nodes", "first",
-                                     "lo", "step", "nbins", "n_bins_total", "offsets"],
-                       defaults=(None, None, None, 0, None))
+                                     "lo", "step", "nbins", "n_bins_total", "offsets", "final",
+                                     "present"],
+                       defaults=(None, None, None, 0, None, False, None))
 TreeChunk = namedtuple("TreeChunk", ["Xb", "grad", "w", "num", "den", "f"])
 FitResult = namedtuple("FitResult", ["init_f", "trees", "scores"])
 

@@ -9,8 +9,9 @@ pass sums, for every node the rows just arrived at, what leaf values need:
 The global-bins driver asks for the ragged layout (``ragged_offsets``): feature f owns the
 bins ``offsets[f] .. offsets[f+1]-1`` of one flat axis, its NA bin last, so a histogram is
 (n_slots, Σ_f (n_bins_f + 1), 3) instead of F × the widest feature. ``ragged_level_step``
-does the whole level in one pass over the rows (route, node sums, all features of the row);
-every histogram cell still adds its rows in row order, so the sums equal the dense kernel's.
+routes every row through a lookup table, then histograms the listed rows, all features of a
+row at once; every histogram cell still adds its rows in row order, so the sums equal the
+dense kernel's. On this layout the node sums come once, from the tree's last pass.
 
 Histograms of chunks are added in a fixed chunk order (``sum_histograms``); node sums
 combine with ``combine_node_sums``. ``adaptive_level_step`` is H2O's UniformAdaptive
@@ -151,23 +152,30 @@ def build_histograms_ragged(Xb, node_ids, slot_of_node, grad, w, n_slots, offset
 
 
 @njit(nogil=True, cache=True)
-def route_table(node_ids, feature, kind, left, right, bin_, na_left, bs_start, bs_len, bitsets,
+def nodes_with_rows(node_ids, n_nodes):
+    """(n_nodes,) bool: the nodes some row sits at."""
+    present = np.zeros(n_nodes, dtype=np.bool_)
+    for i in range(node_ids.shape[0]):
+        present[node_ids[i]] = True
+    return present
+
+
+@njit(nogil=True, cache=True)
+def route_table(present, feature, kind, left, right, bin_, na_left, bs_start, bs_len, bitsets,
                 na_bin, offsets):
     """The tree's binned routing (tree._binned_side) as lookups, so routing a row takes no branches.
 
     Returns (start, col, child, table): a row at node nd with code c in column col[nd]
-    goes to ``child[nd, table[start[nd] + min(c, n_bins_col)]]``. Only split nodes that
-    rows sit at get entries (one per bin of their feature, the NA entry last); leaves
-    read the zero block at the start and have themselves as both children.
+    goes to ``child[nd, table[start[nd] + min(c, n_bins_col)]]``. Only split nodes rows
+    sit at (``present``, see nodes_with_rows) get entries (one per bin of their feature,
+    the NA entry last); other nodes read the zero block at the start and have themselves
+    as both children.
     """
     n_nodes = kind.shape[0]
     nf = offsets.shape[0] - 1
     widest = 0
     for j in range(nf):
         widest = max(widest, offsets[j + 1] - offsets[j])
-    present = np.zeros(n_nodes, dtype=np.bool_)
-    for i in range(node_ids.shape[0]):
-        present[node_ids[i]] = True
     start = np.zeros(n_nodes, dtype=np.int64)
     col = np.zeros(n_nodes, dtype=np.int64)
     child = np.empty((n_nodes, 2), dtype=np.int32)
@@ -202,52 +210,103 @@ def route_table(node_ids, feature, kind, left, right, bin_, na_left, bs_start, b
 
 
 @njit(nogil=True, cache=True)
-def _ragged_level_step(Xb, node_ids, grad, w, num, den, f, feature, kind, bin_, na_left, left,
-                       right, bs_start, bs_len, bitsets, na_bin, slot_of_node, n_slots, n_nodes,
-                       first, offsets, rows, slots):
+def _flat_route(start, col, child, offsets):
+    # route_table per node as unsigned lookups: (table start, column, column's last code,
+    # children as [2·nd + side]); unsigned indices skip numba's negative-index checks
+    nn = start.shape[0]
+    ust = start.astype(np.uint64)
+    ucol = col.astype(np.uint64)
+    ulast = np.empty(nn, dtype=np.uint64)
+    go = np.empty(2 * nn, dtype=np.int32)
+    for nd in range(nn):
+        ulast[nd] = offsets[col[nd] + 1] - offsets[col[nd]] - 1
+        go[2 * nd] = child[nd, 0]
+        go[2 * nd + 1] = child[nd, 1]
+    return ust, ucol, ulast, go
+
+
+@njit(nogil=True, cache=True)
+def _route_collect(Xb, node_ids, w, slot_of_node, start, col, child, table, offsets, rows, slots):
+    # routes every row; lists the counted rows that land in a histogrammed node (slot >= 0)
+    # in rows/slots. Returns (node_ids, how many listed).
     n = Xb.shape[0]
     ids = np.empty(n, dtype=np.int32)
+    ust, ucol, ulast, go = _flat_route(start, col, child, offsets)
+    two = np.uint64(2)
     m = 0
-    sums = np.zeros((n_nodes, N_NODE_SUMS))
-    sums[:, SUM_FMIN] = np.inf
-    sums[:, SUM_FMAX] = -np.inf
-    start, col, child, table = route_table(node_ids, feature, kind, left, right, bin_, na_left,
-                                           bs_start, bs_len, bitsets, na_bin, offsets)
-    last = offsets[1:] - offsets[:-1] - 1
-    track_f = f.shape[0] > 0  # an empty f: no log link, the F range is not needed
     for i in range(n):
-        nd = node_ids[i]
-        c = col[nd]
+        ui = np.uint64(i)
+        nd = np.uint64(node_ids[ui])
         # a code is < n_bins or the NA code (>= n_bins): min() lands NA on the last entry
-        nd2 = child[nd, table[start[nd] + min(np.int64(Xb[i, c]), last[c])]]
-        ids[i] = nd2
-        wi = w[i]
-        counted = wi != 0.0
-        if counted and (first or start[nd] > 0):
-            g = np.float64(grad[i])
-            sums[nd2, SUM_W] += wi
-            sums[nd2, SUM_NUM] += wi * num[i]
-            sums[nd2, SUM_DEN] += wi * den[i]
-            sums[nd2, SUM_WZ] += wi * g
-            if track_f:
-                sums[nd2, SUM_FMIN] = min(sums[nd2, SUM_FMIN], f[i])
-                sums[nd2, SUM_FMAX] = max(sums[nd2, SUM_FMAX], f[i])
+        side = table[ust[nd] + min(np.uint64(Xb[ui, ucol[nd]]), ulast[nd])]
+        nd2 = go[two * nd + side]
+        ids[ui] = nd2
         # always written, kept only when counted: a data-dependent branch here mispredicts
         s = slot_of_node[nd2]
         rows[m] = i
         slots[m] = s
-        m += counted and s >= 0
-    return ids, _fill_ragged(Xb, rows, slots, m, grad, w, n_slots, offsets), sums
+        m += w[ui] != 0.0 and s >= 0
+    return ids, m
+
+
+@njit(nogil=True, cache=True)
+def _route_sum(Xb, node_ids, grad, w, num, den, f, start, col, child, table, offsets, n_nodes):
+    # routes every row and sums the leaf statistics of every counted row at its new node
+    n = Xb.shape[0]
+    ids = np.empty(n, dtype=np.int32)
+    sums = np.zeros((n_nodes, N_NODE_SUMS))
+    sums[:, SUM_FMIN] = np.inf
+    sums[:, SUM_FMAX] = -np.inf
+    ust, ucol, ulast, go = _flat_route(start, col, child, offsets)
+    two = np.uint64(2)
+    track_f = f.shape[0] > 0  # an empty f: no log link, the F range is not needed
+    for i in range(n):
+        ui = np.uint64(i)
+        nd = np.uint64(node_ids[ui])
+        side = table[ust[nd] + min(np.uint64(Xb[ui, ucol[nd]]), ulast[nd])]
+        nd2 = go[two * nd + side]
+        ids[ui] = nd2
+        wi = w[ui]
+        if wi != 0.0:
+            sums[nd2, SUM_W] += wi
+            sums[nd2, SUM_NUM] += wi * num[ui]
+            sums[nd2, SUM_DEN] += wi * den[ui]
+            sums[nd2, SUM_WZ] += wi * np.float64(grad[ui])
+            if track_f:
+                sums[nd2, SUM_FMIN] = min(sums[nd2, SUM_FMIN], f[ui])
+                sums[nd2, SUM_FMAX] = max(sums[nd2, SUM_FMAX], f[ui])
+    return ids, sums
+
+
+def _no_sums(n_nodes):
+    sums = np.zeros((n_nodes, N_NODE_SUMS))
+    sums[:, SUM_FMIN], sums[:, SUM_FMAX] = np.inf, -np.inf
+    return sums
 
 
 def ragged_level_step(Xb, node_ids, grad, w, num, den, f, plan, na_bin, offsets):
-    """level_step on the ragged layout, route + node sums + histograms in one row pass.
-    Returns (node_ids, hist, node_sums); hist is (plan.n_slots, offsets[-1], 3)."""
+    """level_step on the ragged layout. Returns (node_ids, hist, node_sums); hist is
+    (plan.n_slots, offsets[-1], 3).
+
+    Node sums wait for the tree's last pass (``plan.final``), which sums every counted row
+    at the node it ends in: a row's leaf is known only then, and one pass summing all rows
+    costs less than one per level. The other passes route and histogram (node sums empty);
+    every node's sums still add its rows in row order, as the dense kernel's do.
+    """
     fe, k, b, t, nl, le, ri, bs, bl, lv, bits = plan.route
+    present = plan.present if plan.present is not None else nodes_with_rows(node_ids,
+                                                                             plan.n_nodes)
+    start, col, child, table = route_table(present, fe, k, le, ri, b, nl, bs, bl, bits, na_bin,
+                                           offsets)
+    if plan.final:
+        ids, sums = _route_sum(Xb, node_ids, grad, w, num, den, f, start, col, child, table,
+                               offsets, plan.n_nodes)
+        return ids, np.zeros((0, offsets[-1], 3)), sums
     rows, slots = _row_scratch(Xb.shape[0])
-    return _ragged_level_step(Xb, node_ids, grad, w, num, den, f, fe, k, b, nl, le, ri, bs, bl,
-                              bits, na_bin, plan.slot_of_node, plan.n_slots, plan.n_nodes,
-                              plan.first, offsets, rows, slots)
+    ids, m = _route_collect(Xb, node_ids, w, plan.slot_of_node, start, col, child, table,
+                            offsets, rows, slots)
+    hist = _fill_ragged(Xb, rows, slots, m, grad, w, plan.n_slots, offsets)
+    return ids, hist, _no_sums(plan.n_nodes)
 
 
 _scratch = threading.local()
