@@ -232,3 +232,48 @@ def test_hosts_on_this_machine_are_called_over_a_channel_only_when_they_prove_it
     while sum(process_cluster.run(_channel_threads).values()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sum(process_cluster.run(_channel_threads).values()) == 0
+
+
+def test_channel_framing_falls_back_to_cloudpickle_only_where_pickle_cannot_stand_in(monkeypatch):
+    import functools
+    import pickle
+
+    import __main__
+    plain = {"a": np.arange(3), "f": np.add, "p": functools.partial(_add, offset=1)}
+    assert chunk_hosts._dumps(plain) == pickle.dumps(plain, protocol=5)
+    assert pickle.loads(chunk_hosts._dumps(lambda x: x + 1))(1) == 2
+
+    def twice(x):
+        return 2 * x
+
+    # a function of the user's script: pickle would send its name, which a host cannot import
+    twice.__module__, twice.__qualname__ = "__main__", "twice_for_the_channel_test"
+    monkeypatch.setattr(__main__, "twice_for_the_channel_test", twice, raising=False)
+    payload = chunk_hosts._dumps(twice)
+    monkeypatch.delattr(__main__, "twice_for_the_channel_test")
+    assert pickle.loads(payload)(3) == 6
+
+
+def test_a_channel_carries_large_arrays_out_of_band_and_small_ones_in_band():
+    import multiprocessing
+    import threading
+
+    a, b = multiprocessing.Pipe()
+    sender, receiver = chunk_hosts._Channel(a), chunk_hosts._Channel(b)
+    big = np.random.default_rng(0).normal(size=(40, 5000))  # 1.6 MB, out of band
+    message = ("ok", [big, np.arange(5), {"small": np.ones(3, np.float32)}])
+    out_of_band = []
+    chunk_hosts._dumps(message, out_of_band.append)
+    assert [buf.raw().nbytes for buf in out_of_band] == [big.nbytes]
+    thread = threading.Thread(target=sender.send, args=(message,))
+    thread.start()
+    status, (got_big, got_small, got_dict) = receiver.receive()
+    thread.join()
+    np.testing.assert_array_equal(got_big, big)
+    np.testing.assert_array_equal(got_small, np.arange(5))
+    assert got_dict["small"].dtype == np.float32
+    got_big[0, 0] = 1.0  # the received array owns writable memory
+    sender.close()
+    with pytest.raises(EOFError):
+        receiver.receive()
+    receiver.close()
