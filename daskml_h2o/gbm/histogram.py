@@ -210,9 +210,9 @@ def route_table(present, feature, kind, left, right, bin_, na_left, bs_start, bs
 
 
 @njit(nogil=True, cache=True)
-def _flat_route(start, col, child, offsets):
+def _flat_route(start, col, child, table, offsets):
     # route_table per node as unsigned lookups: (table start, column, column's last code,
-    # children as [2·nd + side]); unsigned indices skip numba's negative-index checks
+    # children as [2·nd + side], table); unsigned indices skip numba's negative-index checks
     nn = start.shape[0]
     ust = start.astype(np.uint64)
     ucol = col.astype(np.uint64)
@@ -222,25 +222,31 @@ def _flat_route(start, col, child, offsets):
         ulast[nd] = offsets[col[nd] + 1] - offsets[col[nd]] - 1
         go[2 * nd] = child[nd, 0]
         go[2 * nd + 1] = child[nd, 1]
-    return ust, ucol, ulast, go
+    return ust, ucol, ulast, go, table
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _move_row(Xb, node_ids, ids, ui, route):
+    # row ui's node after this level's splits (also written to ids)
+    ust, ucol, ulast, go, table = route
+    nd = np.uint64(node_ids[ui])
+    # a code is < n_bins or the NA code (>= n_bins): min() lands NA on the last entry
+    side = table[ust[nd] + min(np.uint64(Xb[ui, ucol[nd]]), ulast[nd])]
+    nd2 = go[np.uint64(2) * nd + side]
+    ids[ui] = nd2
+    return nd2
 
 
 @njit(nogil=True, cache=True)
-def _route_collect(Xb, node_ids, w, slot_of_node, start, col, child, table, offsets, rows, slots):
+def _route_collect(Xb, node_ids, w, slot_of_node, route, rows, slots):
     # routes every row; lists the counted rows that land in a histogrammed node (slot >= 0)
     # in rows/slots. Returns (node_ids, how many listed).
     n = Xb.shape[0]
     ids = np.empty(n, dtype=np.int32)
-    ust, ucol, ulast, go = _flat_route(start, col, child, offsets)
-    two = np.uint64(2)
     m = 0
     for i in range(n):
         ui = np.uint64(i)
-        nd = np.uint64(node_ids[ui])
-        # a code is < n_bins or the NA code (>= n_bins): min() lands NA on the last entry
-        side = table[ust[nd] + min(np.uint64(Xb[ui, ucol[nd]]), ulast[nd])]
-        nd2 = go[two * nd + side]
-        ids[ui] = nd2
+        nd2 = _move_row(Xb, node_ids, ids, ui, route)
         # always written, kept only when counted: a data-dependent branch here mispredicts
         s = slot_of_node[nd2]
         rows[m] = i
@@ -250,22 +256,17 @@ def _route_collect(Xb, node_ids, w, slot_of_node, start, col, child, table, offs
 
 
 @njit(nogil=True, cache=True)
-def _route_sum(Xb, node_ids, grad, w, num, den, f, start, col, child, table, offsets, n_nodes):
+def _route_sum(Xb, node_ids, grad, w, num, den, f, route, n_nodes):
     # routes every row and sums the leaf statistics of every counted row at its new node
     n = Xb.shape[0]
     ids = np.empty(n, dtype=np.int32)
     sums = np.zeros((n_nodes, N_NODE_SUMS))
     sums[:, SUM_FMIN] = np.inf
     sums[:, SUM_FMAX] = -np.inf
-    ust, ucol, ulast, go = _flat_route(start, col, child, offsets)
-    two = np.uint64(2)
     track_f = f.shape[0] > 0  # an empty f: no log link, the F range is not needed
     for i in range(n):
         ui = np.uint64(i)
-        nd = np.uint64(node_ids[ui])
-        side = table[ust[nd] + min(np.uint64(Xb[ui, ucol[nd]]), ulast[nd])]
-        nd2 = go[two * nd + side]
-        ids[ui] = nd2
+        nd2 = _move_row(Xb, node_ids, ids, ui, route)
         wi = w[ui]
         if wi != 0.0:
             sums[nd2, SUM_W] += wi
@@ -298,13 +299,12 @@ def ragged_level_step(Xb, node_ids, grad, w, num, den, f, plan, na_bin, offsets)
                                                                              plan.n_nodes)
     start, col, child, table = route_table(present, fe, k, le, ri, b, nl, bs, bl, bits, na_bin,
                                            offsets)
+    route = _flat_route(start, col, child, table, offsets)
     if plan.final:
-        ids, sums = _route_sum(Xb, node_ids, grad, w, num, den, f, start, col, child, table,
-                               offsets, plan.n_nodes)
+        ids, sums = _route_sum(Xb, node_ids, grad, w, num, den, f, route, plan.n_nodes)
         return ids, np.zeros((0, offsets[-1], 3)), sums
     rows, slots = _row_scratch(Xb.shape[0])
-    ids, m = _route_collect(Xb, node_ids, w, plan.slot_of_node, start, col, child, table,
-                            offsets, rows, slots)
+    ids, m = _route_collect(Xb, node_ids, w, plan.slot_of_node, route, rows, slots)
     hist = _fill_ragged(Xb, rows, slots, m, grad, w, plan.n_slots, offsets)
     return ids, hist, _no_sums(plan.n_nodes)
 
