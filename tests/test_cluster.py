@@ -168,3 +168,29 @@ def test_progress_bar_switch(capsys):
         bar.update(0.5)
     assert capsys.readouterr().out == ""
     h2o.show_progress()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this system")
+def test_embedded_worker_processes_get_cores_of_their_own():
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) % 2:
+        pytest.skip("needs an even number of usable cores")
+
+    def cores():
+        got = distributed.default_client().run(lambda: sorted(os.sched_getaffinity(0)))
+        return sorted(got.values())
+
+    h2o.init(nthreads=len(allowed), processes=True, n_workers=2, verbose=False)
+    pinned = cores()
+    assert len(pinned) == 2 and pinned[0] + pinned[1] == allowed  # disjoint halves, every core used
+    distributed.default_client().restart()  # restarted workers go back to their cores
+    assert cores() == pinned
+    h2o.shutdown()
+    h2o.init(nthreads=len(allowed), processes=True, n_workers=2, pin_workers=False, verbose=False)
+    assert cores() == [allowed, allowed]
+    h2o.shutdown()
+    with pytest.raises(ValueError, match="pin_workers=True: the workers' .* threads need"):
+        h2o.init(nthreads=len(allowed) + 2, processes=True, n_workers=2, pin_workers=True, verbose=False)
+    assert h2o.cluster() is None  # the refused cluster was shut down
+    with pytest.raises(ValueError, match="pin_workers must be None, True or False"):
+        h2o.init(pin_workers="yes", verbose=False)
