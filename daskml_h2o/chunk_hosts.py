@@ -76,8 +76,8 @@ class ChunkHost:
     def open_channel(self, authkey: bytes, probe_path: str, probe_token: bytes):
         """Listen on a new Unix socket for the driver's direct calls (see the module docstring)
         when the driver is on this machine -- it wrote ``probe_token`` to ``probe_path`` -- and
-        return the socket's path; else None. One connection is served, by a thread of its own,
-        until the driver sends None or goes away."""
+        return the socket's path and the CPUs this worker may run on; else None. One connection
+        is served, by a thread of its own, until the driver sends None or goes away."""
         try:
             with open(probe_path, "rb") as fh:
                 if fh.read() != probe_token:
@@ -88,7 +88,7 @@ class ChunkHost:
         listener = _ChannelListener(path, family="AF_UNIX", authkey=authkey)
         threading.Thread(target=self._serve_channel, args=(listener, path), name="daskml-h2o-host-channel",
                          daemon=True).start()
-        return path
+        return path, _cpus()
 
     def abandon_channel(self, path: str) -> None:
         """Wake a channel's thread still waiting for the driver (which could not connect)."""
@@ -245,6 +245,25 @@ class _Channel:
         self.close()
 
 
+def _cpus():
+    """The CPUs this process may run on (None where the system does not say)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
+def _current_cpu_reader():
+    try:
+        import ctypes
+        reader = ctypes.CDLL(None).sched_getcpu
+        reader.restype = ctypes.c_int
+        reader()
+        return reader
+    except (OSError, AttributeError):  # not Linux/glibc
+        return lambda: -1
+
+
+_current_cpu = _current_cpu_reader()
+
+
 def _remove_quietly(path) -> None:
     try:
         os.unlink(path)
@@ -331,7 +350,8 @@ class HostExecutor:
         self.shared_on = defaultdict(set)
         self.recoveries = 0
         self.host_rows = defaultdict(int)   # rows of the chunks each host holds
-        self.channels = {}         # worker address -> Connection, for hosts on this machine
+        self.channels = {}         # worker address -> _Channel, for hosts on this machine
+        self.host_cpu = {}         # worker address -> the one CPU a channel host is pinned to
         self._authkey = os.urandom(32)
 
     # ---------------------------------------------------------- the executor interface
@@ -473,7 +493,7 @@ class HostExecutor:
             if chunk in self.chunk_host:
                 per_host[self.chunk_host[chunk]][2].extend(keys)
         calls, out, failed, error = {}, {}, [], None
-        for address, (host_batches, want, forget) in per_host.items():
+        for address, (host_batches, want, forget) in self._call_order(per_host):
             try:
                 self._send_shared(address, host_batches)
                 if address in self.channels:
@@ -502,6 +522,14 @@ class HostExecutor:
             out.update({key: value for (key, _), value in zip(want, values)})
         return out, failed, error
 
+    def _call_order(self, per_host: dict) -> list:
+        """Hosts in the order to call them: a host pinned to the CPU the driver runs on comes
+        last. Waking it (the write of its request) lets it take the driver's CPU at once, and
+        the requests not yet written would wait for that CPU: 1-5 ms in a tenth of the levels
+        on 2 cores."""
+        cpu = _current_cpu() if self.host_cpu else -1
+        return sorted(per_host.items(), key=lambda item: self.host_cpu.get(item[0]) == cpu)
+
     # ---------------------------------------------------------- direct channels (same machine)
 
     def _open_channel(self, address) -> None:
@@ -514,14 +542,17 @@ class HostExecutor:
         try:
             with open(probe, "wb") as fh:
                 fh.write(token)
-            path = self.hosts[address].open_channel(self._authkey, probe, token).result()
+            opened = self.hosts[address].open_channel(self._authkey, probe, token).result()
         except Exception as exc:
             logger.debug("no direct channel to %s: %s", address, exc)
             return
         finally:
             _remove_quietly(probe)
-        if path is None:
+        if opened is None:
             return
+        path, cpus = opened
+        if cpus is not None and len(cpus) == 1:
+            self.host_cpu[address] = cpus[0]
         try:
             self.channels[address] = _Channel(_ChannelClient(path, family="AF_UNIX", authkey=self._authkey))
         except Exception as exc:

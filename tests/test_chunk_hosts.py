@@ -215,9 +215,10 @@ def test_hosts_on_this_machine_are_called_over_a_channel_only_when_they_prove_it
     with open(probe, "wb") as fh:
         fh.write(b"token")
     try:
-        path = host.open_channel(b"key", probe, b"token").result()
+        path, cpus = host.open_channel(b"key", probe, b"token").result()
     finally:
         os.unlink(probe)
+    assert cpus == process_cluster.run(lambda: sorted(os.sched_getaffinity(0)), workers=[address])[address]
     assert os.path.exists(path)
     assert process_cluster.run(_channel_threads, workers=[address])[address] == before + 1
     host.abandon_channel(path).result()
