@@ -240,15 +240,27 @@ def test_prepared_codes_equal_bin_then_copy():
         np.testing.assert_array_equal(spec.edges(pos), B.quantile_edges(sample, 255))
 
 
-def test_chunk_sample_is_the_kept_rows_fortran_ordered():
+def test_stats_and_sample_in_one_pass_are_the_kept_rows_and_the_merged_statistics():
+    from daskml_h2o import parallel
     from daskml_h2o.data import chunks
     from daskml_h2o.gbm.grower import row_uniform
     rng = np.random.default_rng(11)
     X = np.asfortranarray(rng.normal(size=(5000, 4)))
+    X[:, 2] = rng.integers(-50, 50, 5000)  # whole numbers: sent as float32, exactly
     X[rng.random(X.shape) < 0.1] = np.nan
-    chunk = {"X": X, "w": rng.random(5000), "n": 5000}
-    Xs, ws = chunks._chunk_sample(chunk, 1234, 7, 0.3)
-    keep = row_uniform(7, 1234, 5000) < 0.3
-    assert Xs.flags.f_contiguous and 0 < len(Xs) < 5000
-    np.testing.assert_array_equal(Xs, X[keep])
-    np.testing.assert_array_equal(ws, chunk["w"][keep])
+    w = rng.random(5000)
+    parts = [{"X": np.asfortranarray(X[a:b]), "w": w[a:b], "n": b - a} for a, b in ((0, 1800), (1800, 1800),
+                                                                                      (1800, 5000))]
+    stats, sample = chunks.stats_and_sample(parallel.ChunkSet(parts, [1800, 0, 3200]), 1500, 7, [0, 2],
+                                            executor=parallel.LocalExecutor(1))
+    keep = row_uniform(7, 0, 5000) < 1500 / 5000
+    assert sample.flags.f_contiguous and sample.shape == (keep.sum(), 4) and 0 < keep.sum() < 5000
+    np.testing.assert_array_equal(sample[:, [0, 2]], X[keep][:, [0, 2]])
+    assert not sample[:, [1, 3]].any()  # columns not asked for stay empty
+    part = chunks._stats_and_sample(parts[2], 1800, 7, 0.3, [0, 2])[1]
+    assert part[0].dtype == np.float64 and part[1].dtype == np.float32
+    np.testing.assert_array_equal(stats["min"], np.nanmin(X, axis=0))
+    np.testing.assert_array_equal(stats["max"], np.nanmax(X, axis=0))
+    np.testing.assert_array_equal(stats["na"], np.isnan(X).sum(axis=0))
+    assert list(stats["whole"]) == [False, False, True, False] and stats["n"] == 5000
+    assert stats["wsum"] == pytest.approx(w.sum()) and stats["rows_used"] == 5000

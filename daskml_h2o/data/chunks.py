@@ -17,7 +17,7 @@ from numba import njit
 from daskml_h2o import parallel
 from daskml_h2o.models.predict import _categorical_codes, _enum_codes, adapt_partition
 
-__all__ = ["ColumnLayout", "layout_of", "persist_training_chunks", "column_stats", "sample_rows", "row_starts"]
+__all__ = ["ColumnLayout", "layout_of", "persist_training_chunks", "stats_and_sample", "row_starts"]
 
 
 @dataclass
@@ -136,39 +136,39 @@ def _merge_stats(*parts) -> dict:
     return out
 
 
-def column_stats(chunks: parallel.ChunkSet, executor=None) -> dict:
-    """Per column min, max, NA count and whether all values are whole numbers; total weight.
-    ``executor`` runs the steps where the chunks are held (named tasks by default)."""
-    ex = executor or parallel.DaskExecutor()
-    parts = ex.map(_chunk_stats, chunks.futures, name="column-stats")
-    return ex.gather(ex.reduce(_merge_stats, parts, name="column-stats-merge"))
-
-
-@njit(nogil=True, cache=True)
-def _take_rows(X, rows, out):
-    for j in range(X.shape[1]):
-        for k in range(rows.shape[0]):
-            out[k, j] = X[rows[k], j]
-
-
-def _chunk_sample(chunk, row_start, seed, rate):
+def _stats_and_sample(chunk, row_start, seed, rate, columns):
+    """_chunk_stats and the sampled rows of ``columns``, each column float32 where every value
+    survives the round trip (integer-valued columns do): the same numbers in half the bytes."""
     from daskml_h2o.gbm.grower import row_uniform
+    stats = _chunk_stats(chunk)
     n = chunk["n"]
-    keep = row_uniform(seed, row_start, n) < rate if rate < 1 else np.ones(n, bool)
-    # Fortran-ordered like the chunk: edges are then fitted on contiguous columns
-    X = np.empty((int(np.count_nonzero(keep)), chunk["X"].shape[1]), order="F")
-    _take_rows(chunk["X"], np.flatnonzero(keep), X)
-    return X, chunk["w"][keep]
+    rows = np.flatnonzero(row_uniform(seed, row_start, n) < rate) if rate < 1 else np.arange(n)
+    sampled = []
+    for j in columns:
+        col = chunk["X"][rows, j]
+        narrow = col.astype(np.float32)
+        sampled.append(narrow if np.array_equal(narrow, col, equal_nan=True) else col)
+    return stats, sampled
 
 
-def sample_rows(chunks: parallel.ChunkSet, max_rows: int, seed: int, executor=None):
-    """A sample of about ``max_rows`` rows chosen per global row index (the same rows for any
-    partitioning), for bin edges."""
+def stats_and_sample(chunks: parallel.ChunkSet, max_rows: int, seed: int, columns, executor=None):
+    """One pass over the chunks (one scheduler round trip on worker processes) for
+    (stats, X). stats: per column min, max, NA count and whether every value is whole, the total
+    weight and the rows used, merged in partition order. X: about ``max_rows`` rows chosen per
+    global row index (the same rows for any partitioning) for bin edges, float64 and
+    Fortran-ordered with every column of the chunks; only ``columns`` hold the sample (the
+    others are 0). ``executor`` runs the steps where the chunks are held (named tasks by
+    default)."""
     ex = executor or parallel.DaskExecutor()
     rate = min(1.0, max_rows / max(1, chunks.total_rows))
-    pieces = ex.gather(ex.map(_chunk_sample, chunks.futures, row_starts(chunks), args=(seed, rate), name="bin-sample"))
-    X = np.concatenate([p[0] for p in pieces], out=np.empty((sum(len(p[0]) for p in pieces),
-                                                             pieces[0][0].shape[1]), order="F")) \
-        if pieces else np.empty((0, 0))
-    w = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0)
-    return X, w
+    columns = [int(j) for j in columns]
+    parts = ex.gather(ex.map(_stats_and_sample, chunks.futures, row_starts(chunks),
+                             args=(seed, rate, columns), name="column-stats-sample"))
+    stats = [p[0] for p in parts]
+    while len(stats) > 1:  # column_stats' reduction, same groups
+        stats = [_merge_stats(*group) for group in parallel._ordered_groups(stats, 8)]
+    n_sampled = sum(len(p[1][0]) for p in parts) if columns else 0
+    X = np.zeros((n_sampled, len(stats[0]["min"])), order="F")
+    for k, j in enumerate(columns):
+        np.concatenate([p[1][k] for p in parts], out=X[:, j], casting="same_kind")
+    return stats[0], X

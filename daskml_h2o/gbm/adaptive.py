@@ -224,6 +224,7 @@ class UniformAdaptive:
     down to ``nbins``; integer columns one bin per value when they fit (§6.7)."""
 
     name = "UniformAdaptive"
+    uses_sample = False  # bins come from the column statistics and each node's range
 
     def __init__(self, params: dict):
         self.params = {k: params[k] for k in ("nbins", "nbins_top_level", "nbins_cats")}
@@ -316,6 +317,7 @@ class QuantilesGlobal(UniformAdaptive):
     each node's range; categoricals bin as usual."""
 
     name = "QuantilesGlobal"
+    uses_sample = True  # global split points from a row sample
 
     def __init__(self, params: dict):
         super().__init__(params)

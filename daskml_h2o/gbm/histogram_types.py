@@ -44,6 +44,8 @@ class GlobalBins:
         self.max_bins = AUTO_MAX_BINS
         self.bin_spec = None
 
+    uses_sample = True  # fit reads a row sample of the numeric columns (quantile edges)
+
     def fit(self, used, keep_idx, stats, sample_X) -> None:
         is_cat = np.array([used.types[col] == "enum" for col in used.columns], dtype=bool)
         n_levels = np.array([len(used.domains[col]) if cat else 0 for col, cat in zip(used.columns, is_cat)],

@@ -16,7 +16,7 @@ import numpy as np
 
 from daskml_h2o import parallel
 
-from daskml_h2o.data.chunks import column_stats, layout_of, persist_training_chunks, sample_rows
+from daskml_h2o.data.chunks import layout_of, persist_training_chunks, stats_and_sample
 from daskml_h2o.gbm import distributions as D
 from daskml_h2o.gbm import quantile_leaves as QL
 from daskml_h2o.gbm.checkpoint import gbm_restart, replay_train_scores, replay_valid_scores
@@ -67,7 +67,10 @@ def prepare_data(ex, spec, p, restart=None, K=1) -> _Data:
     layout = layout_of(spec)
     here = ex if ex.local else None  # chunk hosts adopt task-built chunks; in process they are built here
     raw = persist_training_chunks(spec.frame, layout, name="gbm-data", executor=here)
-    stats = column_stats(raw, executor=here)
+    strategy = make_strategy(p["histogram_type"], p)
+    # bin edges come from a row sample of the numeric columns, where the strategy uses one
+    numeric = [j for j, c in enumerate(layout.columns) if layout.types[c] != "enum"] if strategy.uses_sample else []
+    stats, sample_X = stats_and_sample(raw, BIN_SAMPLE_ROWS, p["seed"], numeric, executor=here)
     if stats["rows_used"] == 0:
         raise ValueError("no training rows are left: every row has a missing response or zero weight")
     if stats["wsum"] < 2 * p["min_rows"]:
@@ -86,8 +89,6 @@ def prepare_data(ex, spec, p, restart=None, K=1) -> _Data:
         raise ValueError(f"the checkpoint's trees split on the columns {restart.columns}, but on this training "
                          f"frame the usable (non-constant) columns are {list(used.columns)}; train on data "
                          "with the same usable columns")
-    sample_X, _ = sample_rows(raw, BIN_SAMPLE_ROWS, seed=p["seed"], executor=here)
-    strategy = make_strategy(p["histogram_type"], p)
     strategy.fit(used, keep_idx, stats, sample_X)
     prepared = ex.durable(_prepare, raw, args=(strategy, np.asarray(keep_idx)), name="gbm-prepare")
     ex.wait(prepared)
