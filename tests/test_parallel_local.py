@@ -84,10 +84,33 @@ def test_response_summary_here_equals_the_dask_pass(h2o_session, monkeypatch):
     frame = H2OFrame._from_dask(dd.from_pandas(pdf, npartitions=3).persist(), {"c": "enum", "v": "real"})
     lazy = H2OFrame._from_dask(dd.from_pandas(pdf, npartitions=3), {"c": "enum", "v": "real"})
     assert parallel.local_partitions(frame._ddf) is not None and parallel.local_partitions(lazy._ddf) is None
+    from daskml_h2o.models import validation
+    monkeypatch.setattr(validation, "_SUMMARIES", {})
     here = {y: response_summary(frame, y) for y in ("c", "v")}
     monkeypatch.setattr(parallel, "local_partitions", lambda ddf, client=None: None)
+    monkeypatch.setattr(validation, "_SUMMARIES", {})  # computed again, by the dask pass
     dask_pass = {y: response_summary(frame, y) for y in ("c", "v")}
     np.testing.assert_array_equal(here["c"]["class_counts"], [1, 3, 1, 0])
     np.testing.assert_array_equal(dask_pass["c"]["class_counts"], here["c"]["class_counts"])
     assert here["c"]["n"] == dask_pass["c"]["n"] == 5
     assert here["v"] == dask_pass["v"] == {"n": 5, "min": -2.0, "max": 4.0}
+
+
+def test_a_frames_response_is_summarised_once_per_graph(h2o_session, monkeypatch):
+    from daskml_h2o.frame import H2OFrame
+    from daskml_h2o.models import validation
+    monkeypatch.setattr(validation, "_SUMMARIES", {})
+    passes = []
+    summarise = validation._summarise
+    monkeypatch.setattr(validation, "_summarise", lambda frame, y: passes.append(y) or summarise(frame, y))
+    pdf = pd.DataFrame({"c": pd.Categorical(["a", "b", "b"]), "v": [1.0, 2.0, 3.0]})
+    frame = H2OFrame._from_dask(dd.from_pandas(pdf, npartitions=1), {"c": "enum", "v": "real"})
+    first = validation.response_summary(frame, "c")
+    first["class_counts"][0] = 99  # the caller's copy, not the remembered one
+    again = validation.response_summary(frame, "c")
+    np.testing.assert_array_equal(again["class_counts"], [1, 2])
+    assert passes == ["c"]
+    assert validation.response_summary(frame, "v") == {"n": 3, "min": 1.0, "max": 3.0} and passes == ["c", "v"]
+    edited = H2OFrame._from_dask(dd.from_pandas(pdf.assign(v=[1.0, 2.0, 7.0]), npartitions=1),
+                                 {"c": "enum", "v": "real"})
+    assert validation.response_summary(edited, "v")["max"] == 7.0 and passes == ["c", "v", "v"]

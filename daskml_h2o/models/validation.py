@@ -2,7 +2,7 @@
 
 Names are resolved H2O's way (names or indices; ``x`` omitted = every other column), the
 response decides the problem kind, and one small dask pass over the response (class counts or
-min/max) rejects constant responses before the algorithm starts.
+min/max, once per frame) rejects constant responses before the algorithm starts.
 """
 from __future__ import annotations
 
@@ -57,8 +57,28 @@ def code_counts(codes, n_levels: int) -> np.ndarray:
     return np.sum(list(parts), axis=0).astype(np.int64) if len(parts) else np.zeros(n_levels, np.int64)
 
 
+# Summaries by (the frame's dask graph name, column, type). Under one name a frame's data never
+# change (an edit builds a new graph), so, like H2O's cached column rollups, a frame's response
+# is summarised once however many models train on it (a dask pass costs 10-40 ms on worker
+# processes). Bounded: the oldest go first.
+_SUMMARIES: dict = {}
+_SUMMARIES_KEPT = 64
+
+
 def response_summary(frame, y: str) -> dict:
-    """One pass over the response: non-NA count, and class counts (enum) or min/max (numeric)."""
+    """One pass over the response: non-NA count, and class counts (enum) or min/max (numeric);
+    remembered per frame graph (see _SUMMARIES)."""
+    key = (frame._ddf._name, y, frame._types[y])
+    summary = _SUMMARIES.get(key)
+    if summary is None:
+        summary = _summarise(frame, y)
+        while len(_SUMMARIES) >= _SUMMARIES_KEPT:
+            _SUMMARIES.pop(next(iter(_SUMMARIES)), None)
+        _SUMMARIES[key] = summary
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in summary.items()}
+
+
+def _summarise(frame, y: str) -> dict:
     parts = parallel.local_partitions(frame._ddf)
     if parts is not None:
         return _summary_here([p[y] for p in parts], frame._ddf[y], frame._types[y])
