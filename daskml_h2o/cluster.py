@@ -229,7 +229,11 @@ class _PinToCores(distributed.WorkerPlugin):
     def setup(self, worker):
         cores = self.cores_by_name.get(str(worker.name))
         if cores:
-            os.sched_setaffinity(0, cores)
+            try:
+                os.sched_setaffinity(0, cores)
+            except OSError as exc:  # not allowed here: the worker runs unpinned, as without the plugin
+                logging.getLogger(__name__).warning("could not pin worker %s to cores %s: %s",
+                                                    worker.name, cores, exc)
 
 
 def _pin_workers_to_cores(client, pin_workers) -> None:
