@@ -257,7 +257,7 @@ def _current_cpu_reader():
         reader.restype = ctypes.c_int
         reader()
         return reader
-    except (OSError, AttributeError):  # not Linux/glibc
+    except (OSError, AttributeError, TypeError):  # not Linux/glibc
         return lambda: -1
 
 
