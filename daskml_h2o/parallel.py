@@ -77,6 +77,9 @@ def persist_chunks(ddf, prepare, *args, name: str = "chunk", client=None, execut
         return ChunkSet(values, [int(v["n"]) for v in values])
     parts = ddf.to_delayed(optimize_graph=True)
     token = _token()
+    # the arguments as one graph node each, not walked or copied per partition (a layout's
+    # enum domains made dask.delayed visit ~8,000 objects a fit on flights)
+    args = [dask.delayed(a, traverse=False, name=f"{name}-arg{j}-{token}") for j, a in enumerate(args)]
     tasks = [dask.delayed(_on_partition, pure=False)(prepare, i, part, *args,
                                                       dask_key_name=f"{name}-p{i}-{token}")
              for i, part in enumerate(parts)]
