@@ -7,6 +7,7 @@ min/max, once per frame) rejects constant responses before the algorithm starts.
 from __future__ import annotations
 
 import difflib
+import threading
 import warnings
 
 import dask
@@ -63,6 +64,7 @@ def code_counts(codes, n_levels: int) -> np.ndarray:
 # processes). Bounded: the oldest go first.
 _SUMMARIES: dict = {}
 _SUMMARIES_KEPT = 64
+_SUMMARIES_LOCK = threading.Lock()  # models may train side by side in threads
 
 
 def response_summary(frame, y: str) -> dict:
@@ -72,9 +74,10 @@ def response_summary(frame, y: str) -> dict:
     summary = _SUMMARIES.get(key)
     if summary is None:
         summary = _summarise(frame, y)
-        while len(_SUMMARIES) >= _SUMMARIES_KEPT:
-            _SUMMARIES.pop(next(iter(_SUMMARIES)), None)
-        _SUMMARIES[key] = summary
+        with _SUMMARIES_LOCK:
+            while len(_SUMMARIES) >= _SUMMARIES_KEPT:
+                _SUMMARIES.pop(next(iter(_SUMMARIES)))
+            _SUMMARIES[key] = summary
     return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in summary.items()}
 
 
