@@ -66,11 +66,14 @@ class ChunkSet:
         self.futures = []
 
 
-def persist_chunks(ddf, prepare, *args, name: str = "chunk", client=None, executor=None) -> ChunkSet:
+def persist_chunks(ddf, prepare, *args, name: str = "chunk", client=None, executor=None,
+                   nrows=None) -> ChunkSet:
     """Build ``prepare(pandas_partition, *args) -> dict of numpy arrays`` once per partition,
-    keep the results on the workers and count their rows (the dict's ``"n"`` entry). With a
-    LocalExecutor the partitions come to this process (where the one worker already holds them)
-    and the chunks are built on its threads and kept here: one round trip instead of three."""
+    keep the results on the workers and count their rows (the dict's ``"n"`` entry) -- unless
+    ``nrows``, the partitions' row counts, are known: then nothing is waited for (the chunks'
+    errors surface where they are used). With a LocalExecutor the partitions come to this
+    process (where the one worker already holds them) and the chunks are built on its threads
+    and kept here: one round trip instead of three."""
     client = client or get_client()
     if executor is not None and executor.local:
         values = executor.map(prepare, _partitions_here(ddf, client), args=args, name=name)
@@ -84,6 +87,8 @@ def persist_chunks(ddf, prepare, *args, name: str = "chunk", client=None, execut
                                                       dask_key_name=f"{name}-p{i}-{token}")
              for i, part in enumerate(parts)]
     futures = client.compute(tasks)
+    if nrows is not None and len(nrows) == len(futures):
+        return ChunkSet(futures, [int(c) for c in nrows])
     counts = client.gather([client.submit(_chunk_rows, f, key=f"{name}-rows-p{i}-{token}")
                             for i, f in enumerate(futures)])
     return ChunkSet(futures, [int(c) for c in counts])

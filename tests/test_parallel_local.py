@@ -114,3 +114,26 @@ def test_a_frames_response_is_summarised_once_per_graph(h2o_session, monkeypatch
     edited = H2OFrame._from_dask(dd.from_pandas(pdf.assign(v=[1.0, 2.0, 7.0]), npartitions=1),
                                  {"c": "enum", "v": "real"})
     assert validation.response_summary(edited, "v")["max"] == 7.0 and passes == ["c", "v", "v"]
+
+
+def _rows_chunk(pdf, scale):
+    return {"x": pdf["x"].to_numpy() * scale, "n": len(pdf)}
+
+
+def test_persist_chunks_takes_known_row_counts_instead_of_counting(h2o_session):
+    from distributed import get_task_stream
+
+    from daskml_h2o.cluster import get_client
+    client = get_client()
+    ddf = dd.from_pandas(pd.DataFrame({"x": np.arange(10.0)}), npartitions=3)
+    lengths = [len(p) for p in client.gather(client.compute(ddf.to_delayed()))]
+    with get_task_stream(client) as stream:
+        counted = parallel.persist_chunks(ddf, _rows_chunk, 2.0, name="counted", client=client)
+        known = parallel.persist_chunks(ddf, _rows_chunk, 2.0, name="known", client=client, nrows=lengths)
+        # counts that do not fit the partitions are not trusted
+        wrong = parallel.persist_chunks(ddf, _rows_chunk, 2.0, name="wrong", client=client, nrows=[10])
+        chunks = client.gather(known.futures)
+    assert counted.nrows == known.nrows == wrong.nrows == lengths
+    counts = sorted(t["key"].split("-rows")[0] for t in stream.data if "-rows-p" in str(t["key"]))
+    assert counts == ["counted"] * 3 + ["wrong"] * 3  # nothing counted for the known lengths
+    np.testing.assert_array_equal(np.concatenate([c["x"] for c in chunks]), 2.0 * np.arange(10))

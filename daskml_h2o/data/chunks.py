@@ -93,7 +93,9 @@ def persist_training_chunks(frame, layout: ColumnLayout, name: str = "chunk",
     # (~50 ms per partition for MNIST's 785 columns)
     if set(needed) != set(ddf.columns):
         ddf = ddf[needed]
-    return parallel.persist_chunks(ddf, partition_to_chunk, layout, name=name, executor=executor)
+    # partition lengths the frame already knows (it counted them for nrow) save a round trip
+    return parallel.persist_chunks(ddf, partition_to_chunk, layout, name=name, executor=executor,
+                                   nrows=frame._layout.lengths)
 
 
 def row_starts(chunks: parallel.ChunkSet) -> list[int]:
