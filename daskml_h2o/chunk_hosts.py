@@ -176,15 +176,14 @@ def _dumps(value, buffer_callback=None) -> bytes:
         buffers.append(buffer)
         return False
 
-    if buffer_callback is None:
-        keep = None
+    callback = None if buffer_callback is None else keep
     try:
-        payload = pickle.dumps(value, protocol=5, buffer_callback=keep)
+        payload = pickle.dumps(value, protocol=5, buffer_callback=callback)
     except Exception:  # a lambda or a local object
         payload = None
     if payload is None or b"__main__" in payload:
         buffers.clear()
-        payload = cloudpickle.dumps(value, protocol=5, buffer_callback=keep)
+        payload = cloudpickle.dumps(value, protocol=5, buffer_callback=callback)
     for buffer in buffers:
         buffer_callback(buffer)
     return payload
