@@ -633,6 +633,10 @@ class HostExecutor:
         """Give each source's chunk to the host on the worker holding it, moving chunks so no
         worker holds more than its share (co-located afterwards). A worker lost meanwhile is
         left out of a new placement."""
+        # placed once computed: a chunk still being built has no place yet, and a blind placement
+        # copied it to another worker (its first copy stayed too, as the durable future's)
+        with self.client.as_current():
+            distributed.wait([s.future for s in sources])
         while True:
             workers = self._workers()
             located = self.client.who_has([s.future for s in sources])

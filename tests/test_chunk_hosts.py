@@ -278,3 +278,24 @@ def test_a_channel_carries_large_arrays_out_of_band_and_small_ones_in_band():
     with pytest.raises(EOFError):
         receiver.receive()
     receiver.close()
+
+
+def _slow_chunk(i):
+    time.sleep(0.5)  # still running when the executor places the chunks
+    return {"x": np.full(10, float(i)), "n": 10}
+
+
+def test_chunks_are_placed_where_their_data_is_once_it_is_computed(process_cluster, ex):
+    workers = sorted(process_cluster.scheduler_info()["workers"])
+    # partitions 0, 1 on the first worker and 2, 3 on the second: a placement made before they
+    # are computed (blind) would interleave them and copy two chunks to the other worker
+    futures = [process_cluster.submit(_slow_chunk, i, workers=[workers[i // 2]], pure=False) for i in range(4)]
+    data = ex.chunks(parallel.ChunkSet(futures, [10] * 4))
+    assert [ex.chunk_host[h.chunk] for h in data] == [workers[0], workers[0], workers[1], workers[1]]
+    held = process_cluster.who_has(futures)
+    assert [sorted(held[f.key]) for f in futures] == [[w] for w in [workers[0]] * 2 + [workers[1]] * 2]  # no copies
+    assert [float(v[0]) for v in ex.gather(ex.map(_scaled_x, data, args=(1.0,), name="x"))] == [0.0, 1.0, 2.0, 3.0]
+
+
+def _scaled_x(chunk, factor):
+    return chunk["x"] * factor
