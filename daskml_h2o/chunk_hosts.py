@@ -43,7 +43,7 @@ from multiprocessing.connection import Listener as _ChannelListener
 import cloudpickle
 import distributed
 
-from daskml_h2o.parallel import ChunkSet, PartitionError, _on_partition, _ordered_groups, _token, map_chunks
+from daskml_h2o.parallel import ChunkSet, PartitionError, _on_partition, _token, map_chunks, reduce_in_order
 
 __all__ = ["ChunkHost", "HostExecutor"]
 
@@ -118,14 +118,7 @@ class ChunkHost:
                     reply = ("ok", self.run(*request))
                 except Exception as exc:  # the driver decides: a partition's error or a recovery
                     reply = ("error", exc)
-                try:
-                    try:
-                        channel.send(reply)  # pickles the whole reply before writing any of it
-                    except (EOFError, OSError):
-                        raise
-                    except Exception as exc:  # an unpicklable value or exception
-                        channel.send(("error", RuntimeError(f"chunk host could not send its reply: {exc!r}")))
-                except (EOFError, OSError):
+                if not _send_reply(channel, reply):
                     return
 
     def run(self, batches, collect, drops):
@@ -160,6 +153,21 @@ class ChunkHost:
         else:
             for job in [self._pool.submit(one, item) for item in items]:
                 job.result()
+
+
+def _send_reply(channel, reply) -> bool:
+    """Send a host's reply, or an error naming why it cannot be pickled; False once the driver
+    is gone. send pickles the whole reply before writing any of it."""
+    try:
+        try:
+            channel.send(reply)
+        except (EOFError, OSError):
+            raise
+        except Exception as exc:  # an unpicklable value or exception
+            channel.send(("error", RuntimeError(f"chunk host could not send its reply: {exc!r}")))
+    except (EOFError, OSError):
+        return False
+    return True
 
 
 def _dumps(value, buffer_callback=None) -> bytes:
@@ -395,10 +403,7 @@ class HostExecutor:
     def reduce(self, combine, items: list, name: str, split_every: int = 8):
         if not items:
             raise ValueError("reduce needs at least one input")
-        values = self._fetch(items, combine)
-        while len(values) > 1:
-            values = [combine(*group) for group in _ordered_groups(values, split_every)]
-        return values[0]
+        return reduce_in_order(combine, self._fetch(items, combine), split_every)
 
     def gather(self, items):
         if isinstance(items, list) and items and all(isinstance(h, Handle) for h in items):
@@ -681,6 +686,7 @@ class HostExecutor:
         for address in addresses:
             self._close_channel(address)
             self.hosts.pop(address, None)
+            self.host_cpu.pop(address, None)
             self.shared_on.pop(address, None)
 
     def _recover(self, suspects, wait_s=RECOVERY_TIMEOUT_S) -> bool:

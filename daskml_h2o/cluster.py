@@ -244,9 +244,10 @@ def _pin_workers_to_cores(client, pin_workers) -> None:
     made a fit on 2 worker processes ~10 % slower (docs/cluster.md)."""
     if pin_workers is False or not hasattr(os, "sched_setaffinity"):
         return
-    workers = [w for w in client.scheduler_info().get("workers", {}).values()]
-    if len(workers) < 2 or any(a.startswith("inproc://") for a in client.scheduler_info()["workers"]):
+    info = client.scheduler_info().get("workers", {})
+    if len(info) < 2 or any(a.startswith("inproc://") for a in info):
         return
+    workers = list(info.values())
     allowed = sorted(os.sched_getaffinity(0))
     threads = sum(w["nthreads"] for w in workers)
     if threads > len(allowed) or (pin_workers is None and threads != len(allowed)):

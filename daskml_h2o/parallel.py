@@ -187,6 +187,16 @@ def _ordered_groups(items: list, split_every: int) -> list:
     return [items[i:i + split_every] for i in range(0, len(items), split_every)]
 
 
+def reduce_in_order(combine, items: list, split_every: int = 8):
+    """``combine(*group)`` over values in their order, tree_reduce's groups level by level,
+    until one value is left: the same additions in the same order as tree_reduce's tasks."""
+    if not items:
+        raise ValueError("reduce needs at least one input")
+    while len(items) > 1:
+        items = [combine(*group) for group in _ordered_groups(items, split_every)]
+    return items[0]
+
+
 class DaskExecutor:
     """Algorithms' per-chunk steps as named tasks on the cluster (any number of workers)."""
 
@@ -264,11 +274,7 @@ class LocalExecutor:
         return [first] + [j.result() for j in jobs]
 
     def reduce(self, combine, items: list, name: str, split_every: int = 8):
-        if not items:
-            raise ValueError("reduce needs at least one input")
-        while len(items) > 1:
-            items = [combine(*group) for group in _ordered_groups(items, split_every)]
-        return items[0]
+        return reduce_in_order(combine, items, split_every)
 
     def gather(self, items):
         return items

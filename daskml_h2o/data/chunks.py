@@ -166,11 +166,9 @@ def stats_and_sample(chunks: parallel.ChunkSet, max_rows: int, seed: int, column
     columns = [int(j) for j in columns]
     parts = ex.gather(ex.map(_stats_and_sample, chunks.futures, row_starts(chunks),
                              args=(seed, rate, columns), name="column-stats-sample"))
-    stats = [p[0] for p in parts]
-    while len(stats) > 1:  # column_stats' reduction, same groups
-        stats = [_merge_stats(*group) for group in parallel._ordered_groups(stats, 8)]
+    stats = parallel.reduce_in_order(_merge_stats, [p[0] for p in parts])
     n_sampled = sum(len(p[1][0]) for p in parts) if columns else 0
-    X = np.zeros((n_sampled, len(stats[0]["min"])), order="F")
+    X = np.zeros((n_sampled, len(stats["min"])), order="F")
     for k, j in enumerate(columns):
         np.concatenate([p[1][k] for p in parts], out=X[:, j], casting="same_kind")
-    return stats[0], X
+    return stats, X

@@ -38,13 +38,12 @@ class GlobalBins:
     every node on its own range (``UniformAdaptive``); see docs/gbm.md for the accuracy check."""
 
     name = "AUTO"
+    uses_sample = True  # fit reads a row sample of the numeric columns (quantile edges)
 
     def __init__(self, params: dict):
         self.nbins_cats = int(params["nbins_cats"])
         self.max_bins = AUTO_MAX_BINS
         self.bin_spec = None
-
-    uses_sample = True  # fit reads a row sample of the numeric columns (quantile edges)
 
     def fit(self, used, keep_idx, stats, sample_X) -> None:
         is_cat = np.array([used.types[col] == "enum" for col in used.columns], dtype=bool)
