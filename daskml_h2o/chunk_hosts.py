@@ -344,6 +344,7 @@ class HostExecutor:
     interface as ``parallel.LocalExecutor`` and ``parallel.DaskExecutor``."""
 
     local = False
+    adopts_partitions = True
 
     def __init__(self, client):
         self.client = client
@@ -372,9 +373,12 @@ class HostExecutor:
         return handles
 
     def durable(self, fn, chunk_set: ChunkSet, args=(), name: str = "prepare") -> list:
-        """A one-off step whose results are kept for the whole fit (binned chunks): it runs as
-        dask tasks so the results are futures the scheduler can recompute, then the hosts
-        adopt them."""
+        """A one-off step whose results are kept for the whole fit (binned chunks). Over chunks
+        the hosts built (``parallel.persist_chunks``) it is a step like any other: a lost host's
+        values are replayed from the frame's partitions. Over dask futures it runs as tasks, so
+        the results are futures the scheduler can recompute, then the hosts adopt them."""
+        if not chunk_set.on_scheduler:
+            return self.map(fn, chunk_set.futures, args=args, name=name)
         futures = map_chunks(fn, chunk_set, args=args, name=name, client=self.client)
         return self.chunks(ChunkSet(futures, list(chunk_set.nrows)))
 

@@ -59,7 +59,13 @@ class ChunkSet:
     def total_rows(self) -> int:
         return int(sum(self.nrows))
 
+    @property
+    def on_scheduler(self) -> bool:
+        """Whether the chunks are dask futures (else values, or an executor's handles)."""
+        return any(isinstance(f, distributed.Future) for f in self.futures)
+
     def release(self) -> None:
+        """Let the chunks go (an executor's handles are forgotten with their last reference)."""
         for f in self.futures:
             if isinstance(f, distributed.Future):
                 f.release()
@@ -67,17 +73,33 @@ class ChunkSet:
 
 
 def persist_chunks(ddf, prepare, *args, name: str = "chunk", client=None, executor=None,
-                   nrows=None) -> ChunkSet:
+                   nrows=None, columns=None) -> ChunkSet:
     """Build ``prepare(pandas_partition, *args) -> dict of numpy arrays`` once per partition,
     keep the results on the workers and count their rows (the dict's ``"n"`` entry) -- unless
     ``nrows``, the partitions' row counts, are known: then nothing is waited for (the chunks'
-    errors surface where they are used). With a LocalExecutor the partitions come to this
-    process (where the one worker already holds them) and the chunks are built on its threads
-    and kept here: one round trip instead of three."""
+    errors surface where they are used). ``columns``: the only columns ``prepare`` reads; a
+    frame still to compute reads only those.
+
+    Where the executor holds the chunks the scheduler is not asked to build them: a
+    LocalExecutor takes the partitions into this process (where the one worker already holds
+    them) and builds the chunks on its threads, one round trip instead of three; an executor
+    that ``adopts_partitions`` (chunk hosts) takes a persisted frame's partitions where the
+    workers hold them and builds the chunks there, as steps it can replay from the partitions
+    (``ChunkSet.futures`` are then its handles)."""
     client = client or get_client()
+    held = _persisted_futures(ddf)
+    if held is None and columns is not None and set(columns) != set(ddf.columns):
+        # a persisted frame is read as held: a projection would copy each partition first
+        ddf = ddf[list(columns)]
     if executor is not None and executor.local:
         values = executor.map(prepare, _partitions_here(ddf, client), args=args, name=name)
         return ChunkSet(values, [int(v["n"]) for v in values])
+    if held is not None and executor is not None and executor.adopts_partitions:
+        parts = executor.chunks(ChunkSet(held, list(nrows) if nrows is not None else []))
+        chunks = executor.map(prepare, parts, args=args, name=name)
+        if nrows is None or len(nrows) != len(chunks):
+            nrows = executor.gather(executor.map(_chunk_rows, chunks, name=f"{name}-rows"))
+        return ChunkSet(chunks, [int(c) for c in nrows])
     parts = ddf.to_delayed(optimize_graph=True)
     token = _token()
     # the arguments as one graph node each, not walked or copied per partition (a layout's
@@ -201,6 +223,7 @@ class DaskExecutor:
     """Algorithms' per-chunk steps as named tasks on the cluster (any number of workers)."""
 
     local = False
+    adopts_partitions = False
 
     def __init__(self, client=None):
         self.client = client or get_client()
@@ -240,6 +263,7 @@ class LocalExecutor:
     scheduler round trip per tree level that dominates small and medium fits."""
 
     local = True
+    adopts_partitions = False
 
     def __init__(self, n_threads: int):
         from concurrent.futures import ThreadPoolExecutor

@@ -299,3 +299,36 @@ def test_chunks_are_placed_where_their_data_is_once_it_is_computed(process_clust
 
 def _scaled_x(chunk, factor):
     return chunk["x"] * factor
+
+
+def _task_keys(dask_scheduler, prefix):
+    return [str(k) for k in dask_scheduler.tasks if prefix in str(k)]
+
+
+@pytest.mark.slow
+def test_a_persisted_frame_becomes_chunks_on_the_hosts_and_is_replayed_from_its_partitions(process_cluster, ex):
+    rng = np.random.default_rng(4)
+    pdf = pd.DataFrame({"x": rng.normal(size=1000), "unused": rng.normal(size=1000)})
+    ddf = process_cluster.persist(dd.from_pandas(pdf, npartitions=4))
+    lazy = parallel.persist_chunks(dd.from_pandas(pdf, npartitions=4), _chunk, name="lazy-built",
+                                   client=process_cluster, executor=ex, columns=["x"])
+    assert lazy.on_scheduler  # a frame still to compute: the chunks are built as tasks
+    built = parallel.persist_chunks(ddf, _chunk, name="host-built", client=process_cluster, executor=ex,
+                                    nrows=[250] * 4, columns=["x"])
+    assert not built.on_scheduler and built.nrows == [250] * 4
+    # built from the partitions the workers hold, by the hosts: no task made any chunk
+    assert not process_cluster.run_on_scheduler(_task_keys, prefix="host-built")
+    assert np.array_equal(np.concatenate([c["x"] for c in ex.gather(built.futures)]), pdf["x"].to_numpy())
+    counted = parallel.persist_chunks(ddf, _chunk, name="counted", client=process_cluster, executor=ex)
+    assert counted.nrows == [250] * 4  # row counts unknown: counted on the hosts
+    doubled = ex.durable(_scaled, built, args=(2.0,), name="doubled")  # a step: no tasks, no adoption
+    built.release()
+    gc.collect()
+    ex.wait(doubled)
+    victim = ex.chunk_host[doubled[0].chunk]
+    pid = process_cluster.run(os.getpid, workers=[victim])[victim]
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    # the lost partitions are recomputed by dask, the chunks and their doubles replayed by the hosts
+    assert np.array_equal(np.concatenate(ex.gather(doubled)), 2.0 * pdf["x"].to_numpy())
+    assert victim not in ex.hosts

@@ -23,8 +23,14 @@ def _data(n=3000, seed=0):
     return df
 
 
-def _fit(df, ntrees=20, **kw):
-    fr = h2o.H2OFrame(dd.from_pandas(df, npartitions=4))
+def _fit(df, ntrees=20, csv=None, **kw):
+    """``csv``: train on the file imported (partitions held by the workers: the chunk hosts
+    build the chunks from them) instead of a frame still to compute."""
+    if csv is None:
+        fr = h2o.H2OFrame(dd.from_pandas(df, npartitions=4))
+    else:
+        fr = h2o.import_file(str(csv), blocksize="24KB")
+        assert fr._ddf.npartitions >= 3 and fr.types["g"] == "enum" and fr.types["y"] == "enum"
     m = H2OGradientBoostingEstimator(ntrees=ntrees, max_depth=4, sample_rate=0.8, seed=3, score_tree_interval=10, **kw)
     m.train(x=["a", "b", "g"], y="y", training_frame=fr)
     X = np.column_stack([df.a, df.b, df.g.cat.codes.astype(float)])
@@ -39,6 +45,16 @@ def host_calls(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["lazy", "imported"])
+def csv(request, tmp_path):
+    """The training frame: a dask frame still to compute, or a file imported (held in memory)."""
+    if request.param == "lazy":
+        return None
+    path = tmp_path / "train.csv"
+    _data(4000, seed=1).to_csv(path, index=False)
+    return path
+
+
 @pytest.fixture
 def on_process_cluster(process_cluster, host_calls):
     h2o.shutdown()
@@ -48,26 +64,26 @@ def on_process_cluster(process_cluster, host_calls):
     h2o.shutdown()
 
 
-def test_process_cluster_gives_the_in_process_model(h2o_session, process_cluster, host_calls):
-    df = _data()
-    _, local = _fit(df)
+def test_process_cluster_gives_the_in_process_model(h2o_session, process_cluster, host_calls, csv):
+    df = _data(4000, seed=1)
+    _, local = _fit(df, csv=csv)
     h2o.shutdown()
     h2o.init(url=process_cluster.scheduler.address, verbose=False)
     try:
         from daskml_h2o.chunk_hosts import HostExecutor
         from daskml_h2o.parallel import executor_for
         assert isinstance(executor_for(), HostExecutor)
-        _, remote = _fit(df)
+        _, remote = _fit(df, csv=csv)
     finally:
         h2o.shutdown()
     assert np.allclose(local, remote, rtol=0, atol=1e-9)
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_fit_gives_the_same_model(on_process_cluster, monkeypatch):
+def test_worker_killed_mid_fit_gives_the_same_model(on_process_cluster, monkeypatch, csv):
     from daskml_h2o.gbm import training
     df = _data(4000, seed=1)
-    _, undisturbed = _fit(df, ntrees=40)
+    _, undisturbed = _fit(df, ntrees=40, csv=csv)
     pids = on_process_cluster.run(os.getpid)
     victim = sorted(pids.values())[0]
     build = training._build_iteration
@@ -81,7 +97,7 @@ def test_worker_killed_mid_fit_gives_the_same_model(on_process_cluster, monkeypa
         return out
 
     monkeypatch.setattr(training, "_build_iteration", build_then_kill)
-    _, pred = _fit(df, ntrees=40)
+    _, pred = _fit(df, ntrees=40, csv=csv)
     assert killed == [15]
     assert np.allclose(pred, undisturbed, rtol=0, atol=1e-9)
     assert victim not in on_process_cluster.run(os.getpid).values()

@@ -65,12 +65,13 @@ def _prepare(chunk, strategy, keep_idx):
 
 def prepare_data(ex, spec, p, restart=None, K=1) -> _Data:
     layout = layout_of(spec)
-    here = ex if ex.local else None  # chunk hosts adopt task-built chunks; in process they are built here
-    raw = persist_training_chunks(spec.frame, layout, name="gbm-data", executor=here)
+    raw = persist_training_chunks(spec.frame, layout, name="gbm-data", executor=ex)
     strategy = make_strategy(p["histogram_type"], p)
     # bin edges come from a row sample of the numeric columns, where the strategy uses one
     numeric = [j for j, c in enumerate(layout.columns) if layout.types[c] != "enum"] if strategy.uses_sample else []
-    stats, sample_X = stats_and_sample(raw, BIN_SAMPLE_ROWS, p["seed"], numeric, executor=here)
+    # the executor reads chunks it holds; chunks built as tasks are read by tasks
+    stats, sample_X = stats_and_sample(raw, BIN_SAMPLE_ROWS, p["seed"], numeric,
+                                       executor=None if raw.on_scheduler else ex)
     if stats["rows_used"] == 0:
         raise ValueError("no training rows are left: every row has a missing response or zero weight")
     if stats["wsum"] < 2 * p["min_rows"]:
@@ -433,7 +434,7 @@ def _prepare_valid(ex, spec, data, scorer, restart=None):
     from daskml_h2o.models.predict import check_test_frame
     check_test_frame(scorer, spec.validation_frame)
     layout = data.layout
-    raw = persist_training_chunks(spec.validation_frame, layout, name="gbm-valid", executor=ex if ex.local else None)
+    raw = persist_training_chunks(spec.validation_frame, layout, name="gbm-valid", executor=ex)
     keep = np.array([layout.columns.index(c) for c in data.used.columns])
     chunks = ex.durable(_prepare, raw, args=(data.strategy, keep), name="gbm-valid-prepare")
     ex.wait(chunks)
