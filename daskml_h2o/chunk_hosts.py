@@ -42,6 +42,7 @@ from multiprocessing.connection import Listener as _ChannelListener
 
 import cloudpickle
 import distributed
+import numpy as np
 
 from daskml_h2o.parallel import ChunkSet, PartitionError, _on_partition, _token, map_chunks, reduce_in_order
 
@@ -73,11 +74,13 @@ class ChunkHost:
     def put(self, key, value) -> None:
         self.values[key] = value
 
-    def open_channel(self, authkey: bytes, probe_path: str, probe_token: bytes):
+    def open_channel(self, authkey: bytes, probe_path: str, probe_token: bytes, name=None):
         """Listen on a new Unix socket for the driver's direct calls (see the module docstring)
         when the driver is on this machine -- it wrote ``probe_token`` to ``probe_path`` -- and
         return the socket's path and the CPUs this worker may run on; else None. One connection
-        is served, by a thread of its own, until the driver sends None or goes away."""
+        is served, by a thread of its own, until the driver sends None or goes away. A request
+        is ``{name: (batches, collect, drops)}`` for every host the driver calls at once (one
+        encoding for all of them); this host runs the entry under ``name``."""
         try:
             with open(probe_path, "rb") as fh:
                 if fh.read() != probe_token:
@@ -86,7 +89,7 @@ class ChunkHost:
             return None
         path = os.path.join(tempfile.gettempdir(), f"daskml-h2o-host-{uuid.uuid4().hex[:16]}.sock")
         listener = _ChannelListener(path, family="AF_UNIX", authkey=authkey)
-        threading.Thread(target=self._serve_channel, args=(listener, path), name="daskml-h2o-host-channel",
+        threading.Thread(target=self._serve_channel, args=(listener, path, name), name="daskml-h2o-host-channel",
                          daemon=True).start()
         return path, _cpus()
 
@@ -98,7 +101,7 @@ class ChunkHost:
         except OSError:
             pass
 
-    def _serve_channel(self, listener, path) -> None:
+    def _serve_channel(self, listener, path, name) -> None:
         try:
             conn = listener.accept()
         except Exception:  # the driver could not connect (another machine) or failed the key check
@@ -115,7 +118,7 @@ class ChunkHost:
                 if request is None:
                     return
                 try:
-                    reply = ("ok", self.run(*request))
+                    reply = ("ok", self.run(*request[name]))
                 except Exception as exc:  # the driver decides: a partition's error or a recovery
                     reply = ("error", exc)
                 if not _send_reply(channel, reply):
@@ -217,11 +220,20 @@ class _Channel:
                 pass
 
     def send(self, value) -> None:
+        self.send_encoded(self.encode(value))
+
+    @classmethod
+    def encode(cls, value):
+        """``value`` as this framing's pieces: once for any number of channels."""
         buffers = []
         payload = _dumps(value, buffers.append)
         raws = [b.raw() for b in buffers]
         sizes = struct.pack(f"!{len(raws)}Q", *(r.nbytes for r in raws))
-        self.sock.sendall(self._HEAD.pack(len(payload), len(raws)) + sizes + payload)
+        return cls._HEAD.pack(len(payload), len(raws)) + sizes + payload, raws
+
+    def send_encoded(self, encoded) -> None:
+        head, raws = encoded
+        self.sock.sendall(head)
         for raw in raws:
             self.sock.sendall(raw)
 
@@ -231,9 +243,10 @@ class _Channel:
         payload = self._exactly(n_payload)
         return pickle.loads(payload, buffers=[self._exactly(n) for n in sizes])
 
-    def _exactly(self, n) -> bytearray:
-        buf = bytearray(n)
-        view, got = memoryview(buf), 0
+    def _exactly(self, n):
+        # large buffers uninitialised: bytearray zero-fills, a pass over a level's histograms
+        buf = bytearray(n) if n < OUT_OF_BAND_BYTES else np.empty(n, dtype=np.uint8)
+        view, got = memoryview(buf).cast("B"), 0
         while got < n:
             k = self.sock.recv_into(view[got:], n - got)
             if k == 0:
@@ -501,11 +514,14 @@ class HostExecutor:
             if chunk in self.chunk_host:
                 per_host[self.chunk_host[chunk]][2].extend(keys)
         calls, out, failed, error = {}, {}, [], None
+        # one encoding for every channel host (the level's plan is most of it): each runs its entry
+        channel_request = {a: r for a, r in per_host.items() if a in self.channels}
+        encoded = _Channel.encode(channel_request) if channel_request else None
         for address, (host_batches, want, forget) in self._call_order(per_host):
             try:
                 self._send_shared(address, host_batches)
                 if address in self.channels:
-                    self._channel_send(address, (host_batches, want, forget))
+                    self._channel_send(address, encoded)
                     calls[address] = (None, want)
                     continue
                 # short steps run on the worker's event loop (no hop to the actor thread, ~0.5 ms a
@@ -550,7 +566,7 @@ class HostExecutor:
         try:
             with open(probe, "wb") as fh:
                 fh.write(token)
-            opened = self.hosts[address].open_channel(self._authkey, probe, token).result()
+            opened = self.hosts[address].open_channel(self._authkey, probe, token, address).result()
         except Exception as exc:
             logger.debug("no direct channel to %s: %s", address, exc)
             return
@@ -570,9 +586,9 @@ class HostExecutor:
             except Exception:
                 pass
 
-    def _channel_send(self, address, request) -> None:
+    def _channel_send(self, address, encoded) -> None:
         try:
-            self.channels[address].send(request)
+            self.channels[address].send_encoded(encoded)
         except (EOFError, OSError):
             self._close_channel(address)
             raise
