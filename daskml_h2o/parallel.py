@@ -271,7 +271,7 @@ class LocalExecutor:
         self.pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="daskml-h2o")
 
     def chunks(self, chunk_set: ChunkSet) -> list:
-        if not any(isinstance(f, distributed.Future) for f in chunk_set.futures):
+        if not chunk_set.on_scheduler:
             return list(chunk_set.futures)  # built here already (persist_chunks with this executor)
         return gather(chunk_set.futures)
 

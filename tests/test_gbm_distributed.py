@@ -101,3 +101,28 @@ def test_worker_killed_mid_fit_gives_the_same_model(on_process_cluster, monkeypa
     assert killed == [15]
     assert np.allclose(pred, undisturbed, rtol=0, atol=1e-9)
     assert victim not in on_process_cluster.run(os.getpid).values()
+
+
+def _fit_with_validation(train_csv, valid_csv):
+    train = h2o.import_file(str(train_csv), blocksize="24KB")
+    valid = h2o.import_file(str(valid_csv), blocksize="24KB")
+    m = H2OGradientBoostingEstimator(ntrees=10, max_depth=3, seed=1, score_each_iteration=True)
+    m.train(x=["a", "b", "g"], y="y", training_frame=train, validation_frame=valid)
+    return m.auc(valid=True), m.scoring_history()["validation_logloss"].to_numpy()
+
+
+def test_an_imported_validation_frame_scores_alike_on_worker_processes(h2o_session, process_cluster, tmp_path):
+    """Both imported frames are held by the workers: the hosts build both sets of chunks."""
+    train_csv, valid_csv = tmp_path / "train.csv", tmp_path / "valid.csv"
+    _data(3000, seed=1).to_csv(train_csv, index=False)
+    _data(1500, seed=2).to_csv(valid_csv, index=False)
+    local_auc, local_history = _fit_with_validation(train_csv, valid_csv)
+    h2o.shutdown()
+    h2o.init(url=process_cluster.scheduler.address, verbose=False)
+    h2o.no_progress()
+    try:
+        remote_auc, remote_history = _fit_with_validation(train_csv, valid_csv)
+    finally:
+        h2o.shutdown()
+    assert len(local_history) == 11 and remote_auc == pytest.approx(local_auc, abs=1e-12)
+    assert np.allclose(remote_history, local_history, rtol=0, atol=1e-12)
