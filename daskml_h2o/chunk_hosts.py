@@ -17,9 +17,10 @@ tree level on 2 loaded cores; the channel is one blocking send/receive per side.
 machines keep the actor path (dask's comms and their TLS settings).
 
 A lost worker is survived as dask survives it, by lineage: every handle remembers the step
-that made it; the durable chunks are dask futures (recomputed by the scheduler), so the
-chunks of a lost host are adopted by a new host and the values the driver still holds are
-recomputed there by replaying their steps; then the interrupted call is repeated. Steps
+that made it, back to a source that is a dask future (recomputed by the scheduler): the
+partitions of a persisted frame the hosts built the chunks from, or chunks built as tasks.
+The sources of a lost host are adopted by a new host and the values the driver still holds
+are recomputed there by replaying their steps; then the interrupted call is repeated. Steps
 are pure functions of their inputs, so repeating one gives the same value.
 """
 from __future__ import annotations
