@@ -25,10 +25,13 @@ are pure functions of their inputs, so repeating one gives the same value.
 """
 from __future__ import annotations
 
+import copyreg
+import io
 import itertools
 import logging
 import os
 import pickle
+import select
 import socket
 import struct
 import tempfile
@@ -36,7 +39,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Client as _ChannelClient
 from multiprocessing.connection import Listener as _ChannelListener
@@ -47,7 +50,7 @@ import numpy as np
 
 from daskml_h2o.parallel import ChunkSet, PartitionError, _on_partition, _token, map_chunks, reduce_in_order
 
-__all__ = ["ChunkHost", "HostExecutor"]
+__all__ = ["ChunkHost", "HostExecutor", "release_idle_hosts"]
 
 _keys = itertools.count()
 logger = logging.getLogger(__name__)
@@ -125,17 +128,22 @@ class ChunkHost:
                 if not _send_reply(channel, reply):
                     return
 
-    def run(self, batches, collect, drops):
-        """Run ``batches`` in order (each one step over this host's chunks, chunks in
-        parallel), return ``[combine(value) for each (key, combine) in collect]``, then forget
-        ``drops``."""
+    def run(self, batches, collect, drops, puts=None):
+        """Store ``puts`` ({key: constant}), run ``batches`` in order (each one step over this
+        host's chunks, chunks in parallel), return ``[combine(value) for each (key, combine) in
+        collect]``, then forget ``drops`` (None: every value, the executor is done with this host
+        and may hand it to the next one)."""
+        if puts:
+            self.values.update(puts)
         for fn, args, items in batches:
             self._run_batch(fn, args, items)
         out = []
         for key, combine in collect:
             value = self.values[key]
             out.append(value if combine is None else combine(value))
-        for key in drops:
+        if drops is None:
+            self.values.clear()
+        for key in drops or ():
             self.values.pop(key, None)
         return out
 
@@ -174,6 +182,24 @@ def _send_reply(channel, reply) -> bool:
     return True
 
 
+def _small_array(data, dtype, shape):
+    # over a bytearray: writable (numba compiles read-only arrays as another type) and aligned
+    return np.frombuffer(bytearray(data), dtype).reshape(shape)
+
+
+def _reduce_array(array):
+    """Small plain arrays as (bytes, dtype string, shape): numpy's own reduction pickles the
+    dtype object and a state tuple, ~2.5 us an array, and a level's plan holds about 15."""
+    if array.nbytes >= OUT_OF_BAND_BYTES or array.dtype.fields is not None or array.dtype.hasobject \
+            or not array.flags.c_contiguous:
+        return array.__reduce_ex__(5)
+    return _small_array, (array.tobytes(), array.dtype.str, array.shape)
+
+
+class _ChannelPickler(pickle.Pickler):
+    dispatch_table = {**copyreg.dispatch_table, np.ndarray: _reduce_array}
+
+
 def _dumps(value, buffer_callback=None) -> bytes:
     """Channel framing: plain pickle where it can stand for cloudpickle (a few times faster on a
     level's request of many small objects), cloudpickle for what only it carries: lambdas, local
@@ -190,7 +216,9 @@ def _dumps(value, buffer_callback=None) -> bytes:
 
     callback = None if buffer_callback is None else keep
     try:
-        payload = pickle.dumps(value, protocol=5, buffer_callback=callback)
+        out = io.BytesIO()
+        _ChannelPickler(out, protocol=5, buffer_callback=callback).dump(value)
+        payload = out.getvalue()
     except Exception:  # a lambda or a local object
         payload = None
     if payload is None or b"__main__" in payload:
@@ -255,9 +283,21 @@ class _Channel:
             got += k
         return buf
 
+    def idle(self) -> bool:
+        """True when nothing is waiting to be read: a host between calls sends nothing, so a
+        readable socket is a closed one (its worker died)."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
     def close(self) -> None:
-        self.sock.close()
-        self.conn.close()
+        try:
+            self.sock.close()
+            self.conn.close()
+        except OSError:
+            pass
 
     def __enter__(self):
         return self
@@ -373,6 +413,7 @@ class HostExecutor:
         self.recoveries = 0
         self.host_rows = defaultdict(int)   # rows of the chunks each host holds
         self.channels = {}         # worker address -> _Channel, for hosts on this machine
+        self.unanswered = set()    # hosts called whose reply has not been read
         self.host_cpu = {}         # worker address -> the one CPU a channel host is pinned to
         self._authkey = os.urandom(32)
 
@@ -447,13 +488,22 @@ class HostExecutor:
                     raise
 
     def close(self) -> None:
-        for address in list(self.channels):
-            self._close_channel(address, farewell=True)
-        for actor in self.hosts.values():
-            try:
-                actor._future.release()
-            except Exception:  # a host lost with its worker has nothing left to release
-                pass
+        """Empty the hosts and keep them, with their channels, for the client's next executor
+        (``release_idle_hosts`` ends them). A host still owing a reply (a call cut short by an
+        error) or failing to empty is ended instead."""
+        idle = {}
+        for address in list(self.hosts):
+            if address not in self.unanswered:
+                try:
+                    self._empty(address)
+                    idle[address] = _IdleHost(self.hosts[address], self.channels.pop(address, None),
+                                              self.host_cpu.get(address), DIRECT_CHANNELS)
+                    continue
+                except Exception as exc:  # its worker is going: nothing to keep
+                    logger.debug("chunk host on %s not kept: %s", address, exc)
+            _retire(_IdleHost(self.hosts[address], self.channels.pop(address, None), None, None))
+        _keep_idle(self.client, idle)
+        self.channels.clear()
         self.hosts.clear()
         self.live.clear()
         self.sources = []
@@ -502,13 +552,14 @@ class HostExecutor:
     def _call_hosts_once(self, collect: dict):
         batches, self.pending = self.pending, []
         drops, self.drops = self.drops, defaultdict(list)
-        per_host = defaultdict(lambda: ([], [], []))
+        per_host = defaultdict(lambda: ([], [], [], {}))
         for fn, args, items in batches:
             by_host = defaultdict(list)
             for item in items:
                 by_host[self.chunk_host[item[0]]].append(item)
             for address, host_items in by_host.items():
                 per_host[address][0].append((fn, args, host_items))
+                self._add_shared(address, args, per_host[address][3])
         for key, (chunk, combine) in collect.items():
             per_host[self.chunk_host[chunk]][1].append((key, combine))
         for chunk, keys in drops.items():
@@ -518,32 +569,36 @@ class HostExecutor:
         # one encoding for every channel host (the level's plan is most of it): each runs its entry
         channel_request = {a: r for a, r in per_host.items() if a in self.channels}
         encoded = _Channel.encode(channel_request) if channel_request else None
-        for address, (host_batches, want, forget) in self._call_order(per_host):
+        for address, (host_batches, want, forget, puts) in self._call_order(per_host):
             try:
-                self._send_shared(address, host_batches)
                 if address in self.channels:
                     self._channel_send(address, encoded)
                     calls[address] = (None, want)
+                    self.shared_on[address].update(puts)
                     continue
                 # short steps run on the worker's event loop (no hop to the actor thread, ~0.5 ms a
                 # call); long ones (much data, a replay) on the actor thread, so the loop stays free
                 inline = len(host_batches) <= 3 and self.host_rows.get(address, 0) <= INLINE_MAX_ROWS
-                calls[address] = (self.hosts[address].run(host_batches, want, forget, separate_thread=not inline),
-                                  want)
+                calls[address] = (self.hosts[address].run(host_batches, want, forget, puts,
+                                                          separate_thread=not inline), want)
+                self.shared_on[address].update(puts)
             except PartitionError:
                 raise
             except Exception as exc:
                 failed.append(address)
                 error = exc
+        self.unanswered.update(calls)
         for address, (future, want) in calls.items():
             try:
                 values = self._channel_receive(address) if future is None else future.result()
             except PartitionError:
+                self.unanswered.discard(address)
                 raise
             except Exception as exc:
                 failed.append(address)
                 error = exc
                 continue
+            self.unanswered.discard(address)
             out.update({key: value for (key, _), value in zip(want, values)})
         return out, failed, error
 
@@ -587,6 +642,14 @@ class HostExecutor:
             except Exception:
                 pass
 
+    def _empty(self, address) -> None:
+        """Make the host forget every value (a call whose ``drops`` is None)."""
+        if address in self.channels:
+            self._channel_send(address, _Channel.encode({address: ((), (), None, None)}))
+            self._channel_receive(address)
+        else:
+            self.hosts[address].run((), (), None, None, separate_thread=False).result()
+
     def _channel_send(self, address, encoded) -> None:
         try:
             self.channels[address].send_encoded(encoded)
@@ -604,23 +667,18 @@ class HostExecutor:
             raise value
         return value
 
-    def _close_channel(self, address, farewell=False) -> None:
+    def _close_channel(self, address) -> None:
         conn = self.channels.pop(address, None)
-        if conn is None:
-            return
-        try:
-            if farewell:
-                conn.send(None)
+        if conn is not None:
             conn.close()
-        except Exception:  # a channel whose host is gone has nothing left to close
-            pass
 
-    def _send_shared(self, address, batches) -> None:
-        needed = {ref[1] for _, args, _ in batches for ref in args if ref[0] == "shared"}
-        missing = needed - self.shared_on[address]
-        for key in missing:
-            self.hosts[address].put(key, self.shared[key].value).result()
-            self.shared_on[address].add(key)
+    def _add_shared(self, address, args, puts) -> None:
+        """The shared constants ``args`` name that the host lacks go into its call's ``puts``:
+        each is sent to a host once, with the first call that needs it (``_call_hosts_once``
+        notes it sent once the call is under way)."""
+        for kind, key in args:
+            if kind == "shared" and key not in self.shared_on[address]:
+                puts[key] = self.shared[key].value
 
     # ---------------------------------------------------------- placement and recovery
 
@@ -631,7 +689,14 @@ class HostExecutor:
         return self.client.scheduler_info().get("workers", {})
 
     def _start_hosts(self, addresses, workers) -> None:
-        """A host on every address that has none yet, all started at once."""
+        """A host on every address that has none yet: one the client's last executor left there,
+        else a new one; new ones all started at once."""
+        for address, idle in _take_idle(self.client, [a for a in addresses if a not in self.hosts], workers).items():
+            self.hosts[address] = idle.actor
+            if idle.channel is not None:
+                self.channels[address] = idle.channel
+            if idle.cpu is not None:
+                self.host_cpu[address] = idle.cpu
         new = [a for a in addresses if a not in self.hosts]
         futures = [self.client.submit(ChunkHost, workers.get(a, {}).get("nthreads", 1), workers=[a],
                                       allow_other_workers=False, actor=True, key=f"chunk-host-{_token()}")
@@ -705,6 +770,7 @@ class HostExecutor:
 
     def _forget_hosts(self, addresses) -> None:
         for address in addresses:
+            self.unanswered.discard(address)
             self._close_channel(address)
             self.hosts.pop(address, None)
             self.host_cpu.pop(address, None)
@@ -743,6 +809,64 @@ class HostExecutor:
         for s in order:
             if s.key not in live_keys:
                 self.drops[s.chunk].append(s.key)
+
+
+# Hosts an executor is done with, kept per client (by id) and worker address for the client's
+# next executor: starting a host and opening its channel cost ~20 ms of a fit's setup on 2 cores.
+# Emptied, a kept host holds no values, only its idle threads (channel, pool).
+# ``direct``: DIRECT_CHANNELS when it was started (a host is only reused under the same setting)
+_IdleHost = namedtuple("_IdleHost", ["actor", "channel", "cpu", "direct"])
+_idle_hosts = {}   # client id -> {worker address: _IdleHost}
+_idle_lock = threading.Lock()
+
+
+def release_idle_hosts(client=None) -> None:
+    """End the hosts kept for ``client``'s next fit (every client's when None)."""
+    with _idle_lock:
+        pools = [_idle_hosts.pop(i, {}) for i in (list(_idle_hosts) if client is None else [client.id])]
+    for pool in pools:
+        for idle in pool.values():
+            _retire(idle)
+
+
+def _keep_idle(client, idle: dict) -> None:
+    with _idle_lock:
+        pool = _idle_hosts.setdefault(client.id, {})
+        replaced = [pool[a] for a in idle if a in pool]
+        pool.update(idle)
+    for old in replaced:
+        _retire(old)
+
+
+def _take_idle(client, addresses, workers) -> dict:
+    """The kept hosts on ``addresses`` that are still alive (their worker listed, their channel
+    not closed), taken out of the pool; the others are ended."""
+    with _idle_lock:
+        pool = _idle_hosts.get(client.id, {})
+        taken = {a: pool.pop(a) for a in addresses if a in pool}
+    alive = {}
+    for address, idle in taken.items():
+        ok = address in workers and idle.direct == DIRECT_CHANNELS and idle.actor._future.status == "finished" \
+            and (idle.channel is None or idle.channel.idle())
+        if ok:
+            alive[address] = idle
+        else:
+            _retire(idle)
+    return alive
+
+
+def _retire(idle: _IdleHost) -> None:
+    """End a host: its channel's thread (farewell), then the actor (released)."""
+    if idle.channel is not None:
+        try:
+            idle.channel.send(None)
+        except Exception:  # its host is gone
+            pass
+        idle.channel.close()
+    try:
+        idle.actor._future.release()
+    except Exception:  # a host lost with its worker has nothing left to release
+        pass
 
 
 def _topological(node, order, seen) -> None:

@@ -299,6 +299,8 @@ def shutdown(prompt=False):
     session, _session = _session, None
     if session is None:
         return
+    from daskml_h2o.chunk_hosts import release_idle_hosts
+    release_idle_hosts(session.client)
     if session.owned_client:
         session.client.close()
     if session.local_cluster is not None:

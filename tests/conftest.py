@@ -29,3 +29,5 @@ def process_cluster():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       memory_limit="2GiB") as cluster, Client(cluster, set_as_default=False) as client:
         yield client
+        from daskml_h2o.chunk_hosts import release_idle_hosts
+        release_idle_hosts(client)

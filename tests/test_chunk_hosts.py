@@ -71,6 +71,7 @@ def ex(process_cluster, request, monkeypatch):
     executor = HostExecutor(process_cluster)
     yield executor
     executor.close()
+    chunk_hosts.release_idle_hosts(process_cluster)  # each test starts its own hosts
 
 
 def _values_per_host(client, ex):
@@ -138,6 +139,72 @@ def test_a_lost_worker_is_replayed_from_lineage(process_cluster, chunks, ex):
     assert victim not in ex.hosts
     # x, then + x + i for i = 0..3, then + x + 10
     assert np.allclose(values, 6 * x + 16.0)
+
+
+def test_a_closed_executors_hosts_serve_the_next_one_emptied(process_cluster, chunks, ex):
+    chunk_set, x = chunks
+    data = ex.chunks(chunk_set)
+    ex.wait(ex.map(_strategy_scale, data, args=(ex.share({"scale": 2.0}),), name="s"))
+    actors = {a: h.key for a, h in ex.hosts.items()}
+    threads = process_cluster.run(_channel_threads)
+    ex.close()
+    assert set(chunk_hosts._idle_hosts[process_cluster.id]) == set(actors)
+    second = HostExecutor(process_cluster)
+    try:
+        data = second.chunks(chunk_set)
+        assert {a: h.key for a, h in second.hosts.items()} == actors  # the same hosts, no new channel
+        assert process_cluster.run(_channel_threads) == threads
+        assert process_cluster.id not in chunk_hosts._idle_hosts or not chunk_hosts._idle_hosts[process_cluster.id]
+        # emptied: the first executor's values (its chunks, step results, shared constant) are gone
+        assert sum(_values_per_host(process_cluster, second).values()) == len(chunk_set.futures)
+        scaled = second.map(_strategy_scale, data, args=(second.share({"scale": 3.0}),), name="s")
+        assert np.array_equal(np.concatenate(second.gather(scaled)), 3.0 * x)
+    finally:
+        second.close()
+
+
+def test_a_host_owing_a_reply_is_ended_not_kept(process_cluster, chunks, ex):
+    chunk_set, x = chunks
+    data = ex.chunks(chunk_set)
+    with pytest.raises(parallel.PartitionError):
+        ex.gather(ex.map(_scaled, data, args=("not a number",), name="bad"))
+    # the first failing reply is raised at once: the other host's reply was never read, and a
+    # kept channel would hand it to the next executor's first call
+    assert len(ex.unanswered) == 1
+    owing = set(ex.unanswered)
+    hosts = set(ex.hosts)
+    ex.close()
+    assert set(chunk_hosts._idle_hosts[process_cluster.id]) == hosts - owing
+    second = HostExecutor(process_cluster)
+    try:
+        data = second.chunks(chunk_set)
+        assert np.array_equal(np.concatenate(second.gather(second.map(_scaled, data, args=(2.0,), name="s"))),
+                              2.0 * x)
+    finally:
+        second.close()
+
+
+@pytest.mark.slow
+def test_a_kept_host_whose_worker_died_is_not_reused(process_cluster, chunks, ex):
+    chunk_set, x = chunks
+    ex.wait(ex.map(_scaled, ex.chunks(chunk_set), args=(2.0,), name="s"))
+    victim, survivor = sorted(ex.hosts)
+    actors = {a: h.key for a, h in ex.hosts.items()}
+    ex.close()
+    os.kill(process_cluster.run(os.getpid, workers=[victim])[victim], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while (victim in process_cluster.scheduler_info()["workers"] or len(process_cluster.scheduler_info()["workers"]) < 2) \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = HostExecutor(process_cluster)
+    try:
+        data = second.chunks(chunk_set)
+        assert second.hosts[survivor].key == actors[survivor]
+        assert victim not in second.hosts and len(second.hosts) == 2  # a new host on the restarted worker
+        assert np.array_equal(np.concatenate(second.gather(second.map(_scaled, data, args=(2.0,), name="s"))),
+                              2.0 * x)
+    finally:
+        second.close()
 
 
 def test_balanced_placement_keeps_chunks_where_they_are_up_to_a_share():
@@ -227,8 +294,11 @@ def test_hosts_on_this_machine_are_called_over_a_channel_only_when_they_prove_it
         time.sleep(0.05)
     assert process_cluster.run(_channel_threads, workers=[address])[address] == before
     assert not os.path.exists(path)
-    # closing the executor ends the channels' threads on the hosts
+    # closing the executor keeps its hosts and their channels for the next; releasing them ends
+    # the channels' threads on the hosts
     ex.close()
+    assert process_cluster.run(_channel_threads) == {a: 1 for a in process_cluster.scheduler_info()["workers"]}
+    chunk_hosts.release_idle_hosts(process_cluster)
     deadline = time.monotonic() + 10
     while sum(process_cluster.run(_channel_threads).values()) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -241,7 +311,10 @@ def test_channel_framing_falls_back_to_cloudpickle_only_where_pickle_cannot_stan
 
     import __main__
     plain = {"a": np.arange(3), "f": np.add, "p": functools.partial(_add, offset=1)}
-    assert chunk_hosts._dumps(plain) == pickle.dumps(plain, protocol=5)
+    with monkeypatch.context() as m:
+        m.setattr(chunk_hosts.cloudpickle, "dumps", None)  # plain pickle carries these alone
+        got = pickle.loads(chunk_hosts._dumps(plain))
+    assert got["f"] is np.add and got["p"](1, 2) == 4 and np.array_equal(got["a"], np.arange(3))
     assert pickle.loads(chunk_hosts._dumps(lambda x: x + 1))(1) == 2
 
     def twice(x):
@@ -253,6 +326,24 @@ def test_channel_framing_falls_back_to_cloudpickle_only_where_pickle_cannot_stan
     payload = chunk_hosts._dumps(twice)
     monkeypatch.delattr(__main__, "twice_for_the_channel_test")
     assert pickle.loads(payload)(3) == 6
+
+
+def test_small_arrays_travel_as_bytes_and_come_back_writable_and_aligned():
+    import pickle
+    arrays = [np.arange(7, dtype=np.int32), np.zeros((3, 4)), np.array(2.5), np.array([True, False]),
+              np.array(["2020-01-01"], dtype="datetime64[ns]"), np.arange(6, dtype=">i8").reshape(2, 3),
+              np.zeros(0, np.uint8), np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")]),  # numpy's way
+              np.arange(12.0).reshape(3, 4)[:, 1],  # not contiguous: numpy's way
+              np.array([1, "x"], dtype=object)]
+    for a in arrays:
+        payload = chunk_hosts._dumps(a)
+        got = pickle.loads(payload)
+        assert got.dtype == a.dtype and got.shape == a.shape and (got == a).all()
+        assert got.flags.writeable and got.flags.aligned
+        assert (b"_small_array" in payload) == (a.dtype.fields is None and not a.dtype.hasobject
+                                                and a.flags.c_contiguous)
+    plan = [np.arange(5, dtype=np.int32) for _ in range(15)]
+    assert len(chunk_hosts._dumps(plan)) < len(pickle.dumps(plan, protocol=5))
 
 
 def test_a_channel_carries_large_arrays_out_of_band_and_small_ones_in_band():
