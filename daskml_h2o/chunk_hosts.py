@@ -648,7 +648,7 @@ class HostExecutor:
             self._channel_send(address, _Channel.encode({address: ((), (), None, None)}))
             self._channel_receive(address)
         else:
-            self.hosts[address].run((), (), None, None, separate_thread=False).result()
+            self.hosts[address].run((), (), None, None, separate_thread=False).result(timeout=LOST_WORKER_WAIT_S)
 
     def _channel_send(self, address, encoded) -> None:
         try:
