@@ -83,8 +83,8 @@ class ChunkHost:
         when the driver is on this machine -- it wrote ``probe_token`` to ``probe_path`` -- and
         return the socket's path and the CPUs this worker may run on; else None. One connection
         is served, by a thread of its own, until the driver sends None or goes away. A request
-        is ``{name: (batches, collect, drops)}`` for every host the driver calls at once (one
-        encoding for all of them); this host runs the entry under ``name``."""
+        is ``{name: (batches, collect, drops, puts)}`` for every host the driver calls at once
+        (one encoding for all of them); this host runs the entry under ``name`` (``run``)."""
         try:
             with open(probe_path, "rb") as fh:
                 if fh.read() != probe_token:
@@ -501,7 +501,7 @@ class HostExecutor:
                     continue
                 except Exception as exc:  # its worker is going: nothing to keep
                     logger.debug("chunk host on %s not kept: %s", address, exc)
-            _retire(_IdleHost(self.hosts[address], self.channels.pop(address, None), None, None))
+            _retire(self.hosts[address], self.channels.pop(address, None))
         _keep_idle(self.client, idle)
         self.channels.clear()
         self.hosts.clear()
@@ -826,7 +826,7 @@ def release_idle_hosts(client=None) -> None:
         pools = [_idle_hosts.pop(i, {}) for i in (list(_idle_hosts) if client is None else [client.id])]
     for pool in pools:
         for idle in pool.values():
-            _retire(idle)
+            _retire(idle.actor, idle.channel)
 
 
 def _keep_idle(client, idle: dict) -> None:
@@ -835,7 +835,7 @@ def _keep_idle(client, idle: dict) -> None:
         replaced = [pool[a] for a in idle if a in pool]
         pool.update(idle)
     for old in replaced:
-        _retire(old)
+        _retire(old.actor, old.channel)
 
 
 def _take_idle(client, addresses, workers) -> dict:
@@ -851,20 +851,20 @@ def _take_idle(client, addresses, workers) -> dict:
         if ok:
             alive[address] = idle
         else:
-            _retire(idle)
+            _retire(idle.actor, idle.channel)
     return alive
 
 
-def _retire(idle: _IdleHost) -> None:
+def _retire(actor, channel) -> None:
     """End a host: its channel's thread (farewell), then the actor (released)."""
-    if idle.channel is not None:
+    if channel is not None:
         try:
-            idle.channel.send(None)
+            channel.send(None)
         except Exception:  # its host is gone
             pass
-        idle.channel.close()
+        channel.close()
     try:
-        idle.actor._future.release()
+        actor._future.release()
     except Exception:  # a host lost with its worker has nothing left to release
         pass
 
